@@ -1,0 +1,142 @@
+"""`make demo`: a narrated walk through the running local stack, request by request."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+
+from local import auth
+from local.config import LocalConfig
+
+
+class Client:
+    def __init__(self, base_url: str, token: str):
+        self.base_url = base_url
+        self.token = token
+
+    def send(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(  # noqa: S310 - the local stack on loopback
+            self.base_url + path,
+            data=data,
+            method=method,
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Content-Type": "application/json",
+                **(headers or {}),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return response.status, dict(response.headers), json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), json.loads(error.read() or b"{}")
+
+
+def _show(
+    step: str,
+    method: str,
+    path: str,
+    body: Any,
+    answer: tuple[int, dict[str, str], Any],
+    headers: dict[str, str] | None = None,
+) -> Any:
+    status, response_headers, payload = answer
+    print(f"\n== {step}")
+    extra = "".join(f" [{k}: {v}]" for k, v in (headers or {}).items())
+    print(f"-> {method} {path}{extra}" + (f" {json.dumps(body)}" if body is not None else ""))
+    replayed = response_headers.get("Idempotent-Replayed")
+    print(f"<- {status}" + (f" (Idempotent-Replayed: {replayed})" if replayed else ""))
+    print(json.dumps(payload, indent=2)[:1500])
+    return payload
+
+
+def walk_through(config: LocalConfig) -> int:
+    key = auth.signing_key(config.key_file)
+    client = Client(config.base_url, auth.mint(key, subject="demo-operator"))
+    run = uuid.uuid4().hex[:6]
+
+    def call(step: str, method: str, path: str, body: Any = None, key: str | None = None) -> Any:
+        headers = {"Idempotency-Key": key} if key else None
+        return _show(step, method, path, body, client.send(method, path, body, headers), headers)
+
+    def payment(tid: str, amount: int, **extra: Any) -> None:
+        body = {
+            "transaction_id": tid,
+            "amount": amount,
+            "currency": "USD",
+            "status": "completed",
+            **extra,
+        }
+        call(f"record payment {tid}", "POST", "/transactions", body)
+
+    full, partial, declined, slow = (
+        f"demo-{name}-{run}" for name in ("full", "partial", "decline", "timeout")
+    )
+    payment(full, 5_000, tax_amount=500)
+    call(
+        "full refund",
+        "POST",
+        "/refunds",
+        {"transaction_id": full, "reason": "requested_by_customer"},
+        f"{run}-full",
+    )
+    payment(partial, 9_000, tax_amount=1_500)
+    for n, amount in enumerate((3_000, 3_000, 3_000), start=1):
+        call(
+            f"partial refund {n} of 3",
+            "POST",
+            "/refunds",
+            {"transaction_id": partial, "amount": amount, "reason": "other"},
+            f"{run}-p{n}",
+        )
+    call(
+        "the same request again, same key: the stored answer, replayed",
+        "POST",
+        "/refunds",
+        {"transaction_id": partial, "amount": 3_000, "reason": "other"},
+        f"{run}-p3",
+    )
+    call(
+        "a payment with a chargeback cannot be refunded",
+        "POST",
+        "/refunds",
+        {"transaction_id": "demo-chargeback-001", "reason": "duplicate"},
+        f"{run}-cb",
+    )
+    payment(declined, 2_000)
+    call(
+        "the processor declines",
+        "POST",
+        "/refunds",
+        {"transaction_id": declined, "reason": "other", "metadata": {"simulate": "decline"}},
+        f"{run}-decline",
+    )
+    payment(slow, 4_000)
+    call(
+        "the processor's answer is lost: the refund stays pending",
+        "POST",
+        "/refunds",
+        {"transaction_id": slow, "reason": "other", "metadata": {"simulate": "timeout"}},
+        f"{run}-timeout",
+    )
+    call("the reconciler asks the processor and settles it", "POST", "/local/reconcile")
+    call("the refund is now settled", "GET", f"/refunds/{slow}-REFUND")
+    call(
+        "roll back the first refund",
+        "POST",
+        f"/refunds/{full}-REFUND/rollback",
+        {"reason": "recorded in error"},
+    )
+    call("the ledger: nothing changed, reversals appended", "GET", f"/transactions/{full}/ledger")
+    trail = call("the audit trail, its hash chain verified", "GET", f"/transactions/{full}/audit")
+    print(
+        f"\naudit chain valid: {trail.get('chain', {}).get('valid')}; "
+        f"{trail.get('chain', {}).get('length')} records"
+    )
+    return 0

@@ -1,0 +1,124 @@
+"""A local HTTP server that behaves like the HTTP API in front of the service's handlers.
+
+Each request becomes an API Gateway payload-v2 event with the token's claims (checked as the
+JWT authorizer checks them) and goes to the same handler function AWS calls; its status,
+headers and body are the answer. Webhook routes carry no token: their handler checks the
+processor's signature itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from local import auth
+from local.events import payload_v2_event
+from local.lambda_context import LocalLambdaContext
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+
+
+class Gateway:
+    def __init__(
+        self,
+        key: rsa.RSAPrivateKey,
+        api: Handler,
+        webhooks: Handler,
+        local_routes: dict[tuple[str, str], Callable[[], dict[str, Any]]],
+    ):
+        self.key = key
+        self.api = api
+        self.webhooks = webhooks
+        self.local_routes = local_routes
+
+    def respond(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        source_ip: str,
+    ) -> tuple[int, dict[str, str], bytes]:
+        if path == "/.well-known/jwks.json" and method == "GET":
+            return _json(200, auth.jwks(self.key))
+        if (method, path) in self.local_routes:
+            if auth.verify(self.key, headers.get("authorization")) is None:
+                return _json(401, {"message": "Unauthorized"})
+            return _json(200, self.local_routes[(method, path)]())
+        is_webhook = path.startswith("/webhooks/")
+        claims = None if is_webhook else auth.verify(self.key, headers.get("authorization"))
+        text: bytes | str | None = None
+        if body:
+            try:
+                text = body.decode()
+            except UnicodeDecodeError:
+                text = body
+        event = payload_v2_event(
+            method,
+            path,
+            body=text,
+            headers=headers,
+            query=query,
+            claims=claims,
+            source_ip=source_ip,
+        )
+        result = (self.webhooks if is_webhook else self.api)(event, LocalLambdaContext())
+        return _from_lambda(result)
+
+
+def _json(status: int, body: Any) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+def _from_lambda(result: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    raw = result.get("body") or ""
+    payload = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
+    headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+    return int(result.get("statusCode", 200)), headers, payload
+
+
+def make_server(host: str, port: int, gateway: Gateway) -> ThreadingHTTPServer:
+    class RequestHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "refund-service-local"
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_REQUEST_BYTES:
+                self._send(*_json(413, {"message": "Request Entity Too Large"}))
+                return
+            body = self.rfile.read(length) if length else b""
+            path, _, query = self.path.partition("?")
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            try:
+                answer = gateway.respond(
+                    self.command, path, query, headers, body, self.client_address[0]
+                )
+            except Exception:  # the gateway answers 500 itself when a function fails
+                answer = _json(500, {"message": "Internal Server Error"})
+            self._send(*answer)
+
+        def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                if name.lower() != "content-length":
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return  # the handlers log each request themselves, as JSON
+
+    server = ThreadingHTTPServer((host, port), RequestHandler)
+    server.daemon_threads = True
+    return server

@@ -1,0 +1,130 @@
+"""Starting, serving and stopping the local stack."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from datetime import timedelta
+from typing import Any
+
+from local import auth
+from local.config import HOST, LocalConfig
+from local.gateway import Gateway, make_server
+from local.processes import require_free, start_dynamodb_local, start_moto, stop
+from local.provision import DemoPayment
+
+
+def _webhooks_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from refund_service.handlers import webhooks  # noqa: PLC0415
+
+    result: dict[str, Any] = webhooks.handler(event, context)
+    return result
+
+
+def _webhooks_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from refund_service.handlers import webhooks  # noqa: PLC0415
+
+    result: dict[str, Any] = webhooks.handler(event, context)
+    return result
+
+
+class LocalStack:
+    def __init__(self, config: LocalConfig):
+        self.config = config
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.demo: list[DemoPayment] = []
+        self._server: Any = None
+        self._stopping = threading.Event()
+
+    def start(self) -> None:
+        config = self.config
+        for port, what in (
+            (config.port, "the API"),
+            (config.dynamodb_port, "DynamoDB Local"),
+            (config.moto_port, "moto server"),
+        ):
+            require_free(port, what)
+        print("starting DynamoDB Local and moto server...", flush=True)
+        self.processes.append(start_dynamodb_local(config))
+        self.processes.append(start_moto(config))
+        os.environ.update(config.handler_environment(audit_key_id=""))
+        self._provision()
+        key = auth.signing_key(config.key_file)
+        from refund_service.handlers import api  # noqa: PLC0415 - after the env is set
+
+        local_routes = {("POST", "/local/reconcile"): self.reconcile_now}
+        gateway = Gateway(key, api.handler, _webhooks_handler, local_routes)
+        self._server = make_server(HOST, config.port, gateway)
+        threading.Thread(target=self._reconcile_forever, name="reconciler", daemon=True).start()
+
+    def _provision(self) -> None:
+        from local import provision  # noqa: PLC0415
+        from refund_service.bootstrap import aws_client  # noqa: PLC0415
+        from refund_service.handlers import api  # noqa: PLC0415
+
+        os.environ["AUDIT_KEY_ID"] = provision.audit_key(aws_client("kms"))
+        names = {
+            "PaymentLedger": os.environ["LEDGER_TABLE_NAME"],
+            "PaymentAuditTrail": os.environ["AUDIT_TABLE_NAME"],
+            "Idempotency": os.environ["IDEMPOTENCY_TABLE_NAME"],
+        }
+        provision.create_tables(aws_client("dynamodb"), names)
+        self.demo = provision.demo_payments(api.runtime().services)
+
+    def reconcile_now(self) -> dict[str, Any]:
+        """Settle every pending refund now, whatever its age (local only, for demos and tests)."""
+        from refund_service.handlers import reconciler  # noqa: PLC0415
+        from refund_service.service.reconciler import reconcile  # noqa: PLC0415
+
+        report = reconcile(reconciler.services(), timedelta(0), timedelta(hours=1))
+        return {
+            "examined": report.examined,
+            "succeeded": report.succeeded,
+            "voided": report.voided,
+            "still_pending": report.still_pending,
+        }
+
+    def _reconcile_forever(self) -> None:
+        from refund_service.handlers import reconciler  # noqa: PLC0415
+
+        while not self._stopping.wait(self.config.reconcile_seconds):
+            try:
+                reconciler.run_once(reconciler.services(), reconciler.settings())
+            except Exception as error:  # keep the timer alive; the next run tries again
+                print(f"reconciler run failed: {type(error).__name__}: {error}", flush=True)
+
+    def print_banner(self) -> None:
+        url = self.config.base_url
+        lines = [
+            "",
+            f"refund service running at {url}",
+            f"  DynamoDB Local {self.config.dynamodb_url} (data in {self.config.data_dir})",
+            f"  moto server (KMS, CloudWatch) {self.config.moto_url}",
+            f"  JWKS {url}/.well-known/jwks.json; reconciler every "
+            f"{self.config.reconcile_seconds:.0f} s",
+            "",
+            "demo payments:",
+            *(f"  {d.command.transaction_id:<22} {d.label}" for d in self.demo),
+            "",
+            "try:",
+            "  TOKEN=$(make -s token | tail -n 1)",
+            f'  curl -s {url}/transactions/demo-usd-001/ledger -H "Authorization: Bearer $TOKEN"',
+            f'  curl -s -X POST {url}/refunds -H "Authorization: Bearer $TOKEN" '
+            "-H 'Idempotency-Key: try-1' -H 'Content-Type: application/json' "
+            '-d \'{"transaction_id": "demo-usd-001", "amount": 2500, '
+            '"reason": "requested_by_customer"}\'',
+            f'  curl -s {url}/transactions/demo-usd-001/audit -H "Authorization: Bearer $TOKEN"',
+            "",
+            "Ctrl-C stops everything.",
+        ]
+        print("\n".join(lines), flush=True)
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.server_close()
+        stop(self.processes)

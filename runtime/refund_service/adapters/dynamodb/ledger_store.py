@@ -1,0 +1,180 @@
+"""LedgerStore on DynamoDB: one Query to read a transaction, one TransactWriteItems per change.
+
+Entries and audit records are only ever written on condition that they do not exist yet; the
+head is written on condition that it is still the one the change was computed from. Together
+these make every change all-or-nothing and serialize changes per transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from refund_service.adapters.dynamodb import codec
+from refund_service.domain.summary import Summary
+from refund_service.service.ports import (
+    Change,
+    ConcurrentUpdateError,
+    Head,
+    PendingRefundRef,
+    TransactionState,
+)
+from refund_service.storage.schema import PENDING_BUCKET, PENDING_REFUNDS_INDEX, REFUND_ID_INDEX
+
+_NOT_EXISTS = "attribute_not_exists(pk)"
+_RETRYABLE_CANCEL = {"ConditionalCheckFailed", "TransactionConflict"}
+
+
+class DynamoDBLedgerStore:
+    def __init__(self, client: Any, ledger_table: str, audit_table: str):
+        self._client = client
+        self._ledger = ledger_table
+        self._audit = audit_table
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def _query_all(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        while True:
+            page = self._client.query(**kwargs)
+            for item in page.get("Items", []):
+                yield codec.deserialize(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def load(self, transaction_id: str) -> TransactionState:
+        items = self._query_all(
+            TableName=self._ledger,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": codec.partition_key(transaction_id)}},
+            ConsistentRead=True,
+        )
+        head = Head(Summary(transaction_id))
+        entries, refunds = [], {}
+        for item in items:
+            sk = item["sk"]
+            if sk == codec.HEAD_SK:
+                head = codec.head_from_item(item)
+            elif sk.startswith(codec.ENTRY_PREFIX):
+                entries.append(codec.entry_from_item(item))
+            elif sk.startswith(codec.REFUND_PREFIX):
+                refund = codec.refund_from_item(item)
+                refunds[refund.refund_id] = refund
+        return TransactionState(head, tuple(entries), refunds)
+
+    def find_refund(self, refund_id: str) -> str | None:
+        page = self._client.query(
+            TableName=self._ledger,
+            IndexName=REFUND_ID_INDEX,
+            KeyConditionExpression="refund_key = :r",
+            ExpressionAttributeValues={":r": {"S": refund_id}},
+            Limit=1,
+        )
+        items = page.get("Items", [])
+        if not items:
+            return None
+        return str(items[0]["pk"]["S"]).removeprefix("TXN#")
+
+    def pending_refunds(self, older_than: datetime, limit: int) -> list[PendingRefundRef]:
+        refs: list[PendingRefundRef] = []
+        items = self._query_all(
+            TableName=self._ledger,
+            IndexName=PENDING_REFUNDS_INDEX,
+            KeyConditionExpression="pending_bucket = :b AND pending_since < :t",
+            ExpressionAttributeValues={
+                ":b": {"S": PENDING_BUCKET},
+                ":t": {"S": older_than.isoformat()},
+            },
+            Limit=limit,
+        )
+        for item in items:
+            refs.append(
+                PendingRefundRef(item["transaction_id"], item["refund_id"], item["pending_since"])
+            )
+            if len(refs) >= limit:
+                break
+        return refs
+
+    def audit_records(self, transaction_id: str) -> list[Any]:
+        items = self._query_all(
+            TableName=self._audit,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": codec.partition_key(transaction_id)}},
+            ConsistentRead=True,
+        )
+        return [codec.audit_from_item(item) for item in items]
+
+    def transaction_ids(self) -> Iterator[str]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._ledger,
+            "FilterExpression": "sk = :head AND attribute_exists(summary)",
+            "ExpressionAttributeValues": {":head": {"S": codec.HEAD_SK}},
+            "ProjectionExpression": "transaction_id",
+        }
+        while True:
+            page = self._client.scan(**kwargs)
+            for item in page.get("Items", []):
+                yield str(item["transaction_id"]["S"])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # --- writes -------------------------------------------------------------------------------
+
+    def commit(self, change: Change) -> None:
+        try:
+            self._client.transact_write_items(TransactItems=self._transact_items(change))
+        except ClientError as error:
+            if _is_conflict(error):
+                raise ConcurrentUpdateError(str(error)) from error
+            raise
+
+    def _transact_items(self, change: Change) -> list[dict[str, Any]]:
+        now = change.audit[-1].timestamp if change.audit else ""
+        items = [self._head_put(change, now)]
+        items += [self._put_new(self._ledger, codec.entry_to_item(e)) for e in change.entries]
+        items += [
+            {"Put": {"TableName": self._ledger, "Item": codec.serialize(codec.refund_to_item(r))}}
+            for r in change.refunds
+        ]
+        items += [self._put_new(self._audit, codec.audit_to_item(a)) for a in change.audit]
+        return items
+
+    def _put_new(self, table: str, item: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": table,
+                "Item": codec.serialize(item),
+                "ConditionExpression": _NOT_EXISTS,
+            }
+        }
+
+    def _head_put(self, change: Change, now: str) -> dict[str, Any]:
+        put: dict[str, Any] = {
+            "TableName": self._ledger,
+            "Item": codec.serialize(codec.head_to_item(change.head, now)),
+        }
+        expected = change.expected
+        if expected.stored:
+            put["ConditionExpression"] = "audit_seq = :seq AND audit_hash = :hash"
+            put["ExpressionAttributeValues"] = {
+                ":seq": {"N": str(expected.chain.seq)},
+                ":hash": {"S": expected.chain.hash},
+            }
+        else:
+            put["ConditionExpression"] = _NOT_EXISTS
+        return {"Put": put}
+
+
+def _is_conflict(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code")
+    if code == "TransactionCanceledException":
+        reasons = error.response.get("CancellationReasons") or []
+        codes = {r.get("Code") for r in reasons if r.get("Code") not in (None, "None")}
+        if not reasons:  # some emulators omit the reasons
+            return "ConditionalCheckFailed" in str(error) or "TransactionConflict" in str(error)
+        return bool(codes) and codes <= _RETRYABLE_CANCEL
+    return code in ("ConditionalCheckFailedException", "TransactionConflictException")

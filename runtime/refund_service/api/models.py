@@ -1,0 +1,207 @@
+"""The HTTP contract (SPEC section 4) as pydantic models: request validation and OpenAPI."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
+
+from refund_service.domain.errors import DomainError
+from refund_service.domain.money import validate_currency
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_METADATA_BYTES = 2 * 1024
+MAX_METADATA_KEYS = 20
+MAX_AMOUNT = 10**15  # far beyond any real payment, well inside DynamoDB's number range
+
+Identifier = Annotated[
+    StrictStr, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")
+]
+Amount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT, description="Minor units of currency")]
+NonNegativeAmount = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)]
+FreeText = Annotated[StrictStr, Field(min_length=1, max_length=500)]
+MetadataValue = StrictStr | StrictInt | bool | None
+
+
+def _currency(value: str) -> str:
+    code = value.upper()
+    try:
+        validate_currency(code)
+    except DomainError as error:
+        raise ValueError(error.message) from None
+    return code
+
+
+CurrencyCode = Annotated[
+    StrictStr,
+    Field(min_length=3, max_length=3, examples=["USD"], description="ISO 4217 alphabetic code"),
+    AfterValidator(_currency),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RefundRequest(Strict):
+    transaction_id: Identifier
+    amount: Amount | None = None
+    currency: CurrencyCode | None = None
+    reason: Literal["requested_by_customer", "duplicate", "fraudulent", "other"]
+    metadata: dict[Annotated[str, Field(max_length=40)], MetadataValue] | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _small_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        if len(value) > MAX_METADATA_KEYS:
+            raise ValueError(f"metadata holds at most {MAX_METADATA_KEYS} keys")
+        if len(json.dumps(value).encode()) > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata is limited to {MAX_METADATA_BYTES} bytes")
+        return value
+
+
+class PaymentRequest(Strict):
+    transaction_id: Identifier
+    amount: Amount
+    currency: CurrencyCode
+    status: Literal["completed", "pending", "failed", "voided"]
+    captured_at: Annotated[StrictStr, Field(max_length=40)] | None = None
+    tax_amount: NonNegativeAmount = 0
+    fee_amount: NonNegativeAmount = 0
+    settlement_currency: CurrencyCode | None = None
+    fx_rate: Annotated[StrictStr, Field(pattern=r"^\d{1,12}(\.\d{1,12})?$")] | None = None
+    customer_reference: Annotated[StrictStr, Field(max_length=128)] | None = None
+
+
+class ChargebackRequest(Strict):
+    amount: Amount | None = None
+    reason: FreeText | None = None
+    processor_reference: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
+
+
+class RollbackRequest(Strict):
+    reason: FreeText
+
+
+# --- answers ----------------------------------------------------------------------------------
+
+
+class ErrorResponse(BaseModel):
+    message: str
+    status: Literal["failed"]
+    error_code: str
+    details: dict[str, Any]
+    correlation_id: str | None = None
+    processor_message: str | None = None
+    refund_transaction_id: str | None = None
+
+
+class RefundCreated(BaseModel):
+    message: str
+    refund_transaction_id: str
+    status: Literal["success", "pending"]
+    processor_message: str
+    amount: int
+    currency: str
+    remaining_refundable: int
+
+
+class PostingModel(BaseModel):
+    account: str
+    direction: Literal["debit", "credit"]
+    amount: int
+    currency: str
+
+
+class EntryModel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    entry_id: str
+    seq: int
+    type: str
+    created_at: str
+    refund_id: str | None
+    currency: str
+    amount: int
+    postings: list[PostingModel]
+
+
+class SummaryModel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    transaction_id: str
+    status: Literal[
+        "pending", "completed", "partially_refunded", "refunded", "chargeback", "failed"
+    ]
+    currency: str
+    captured_amount: int
+    refunded_amount: int
+    pending_refund_amount: int
+    refundable_amount: int
+    tax_amount: int
+    tax_refunded_amount: int
+    fee_amount: int
+    fee_refunded_amount: int
+    version: int
+
+
+class LedgerResponse(BaseModel):
+    summary: SummaryModel
+    entries: list[EntryModel]
+
+
+class RefundResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    refund_transaction_id: str
+    transaction_id: str
+    status: Literal["pending", "success", "failed", "rolled_back"]
+    amount: int
+    currency: str
+    tax_amount: int
+    fee_amount: int
+    reason: str
+    processor: dict[str, Any] | None
+    created_at: str
+    updated_at: str
+    entries: list[EntryModel]
+
+
+class InitiatorModel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["user", "system"]
+    id: str
+
+
+class AuditRecordModel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    seq: int
+    action: str
+    timestamp: str
+    transaction_id: str
+    refund_id: str | None
+    amount: int | None
+    currency: str | None
+    initiator: InitiatorModel
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class ChainModel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    valid: bool
+    length: int
+
+
+class AuditResponse(BaseModel):
+    records: list[AuditRecordModel]
+    chain: ChainModel

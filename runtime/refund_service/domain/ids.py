@@ -1,0 +1,21 @@
+"""Refund ids: `{transaction_id}-REFUND` for the first, then `-REFUND-2`, `-REFUND-3`, ..."""
+
+from __future__ import annotations
+
+import re
+
+_REFUND_ID = re.compile(r"^(?P<transaction_id>.+)-REFUND(?:-(?P<n>[2-9]|[1-9]\d+))?$")
+
+
+def refund_id(transaction_id: str, n: int) -> str:
+    if n < 1:
+        raise ValueError("refunds are numbered from 1")
+    return f"{transaction_id}-REFUND" if n == 1 else f"{transaction_id}-REFUND-{n}"
+
+
+def parse_refund_id(value: str) -> tuple[str, int] | None:
+    """(transaction_id, n) of a well-formed refund id, else None."""
+    match = _REFUND_ID.fullmatch(value)
+    if not match:
+        return None
+    return match["transaction_id"], int(match["n"] or 1)

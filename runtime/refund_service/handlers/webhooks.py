@@ -1,0 +1,101 @@
+"""Lambda entry point of `POST /webhooks/{processor}`: no JWT; the signature is the check."""
+
+from __future__ import annotations
+
+import base64
+import json
+from functools import cache
+from typing import Any
+
+from refund_service.adapters.dynamodb.event_log import DynamoDBEventLog
+from refund_service.adapters.processors.factory import build_webhook_parser
+from refund_service.adapters.processors.webhooks import (
+    WebhookPayloadError,
+    WebhookSignatureError,
+)
+from refund_service.api.errors import error_body
+from refund_service.bootstrap import aws_client, build_services
+from refund_service.domain.errors import ErrorCode
+from refund_service.observability import PowertoolsMetricsSink, logger, metrics, tracer
+from refund_service.service.context import Services
+from refund_service.service.webhooks import handle_event
+from refund_service.settings import Settings, load_settings
+
+ENVIRONMENT = (
+    "LEDGER_TABLE_NAME",
+    "AUDIT_TABLE_NAME",
+    "IDEMPOTENCY_TABLE_NAME",
+    "PROCESSOR",
+    "PROCESSOR_SECRET_ARN",
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+)
+PREFIX = "/webhooks/"
+
+
+@cache
+def settings() -> Settings:
+    return load_settings()
+
+
+@cache
+def services() -> Services:
+    return build_services(settings(), PowertoolsMetricsSink())
+
+
+def _answer(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(body),
+    }
+
+
+def _body(event: dict[str, Any]) -> bytes:
+    raw = event.get("body") or ""
+    return base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
+
+
+def receive(event: dict[str, Any], svc: Services, config: Settings, log: Any) -> dict[str, Any]:
+    processor = event.get("rawPath", "").removeprefix(PREFIX)
+    if processor != config.processor or processor == "simulated":
+        return _answer(
+            404,
+            error_body(
+                ErrorCode.VALIDATION_ERROR, f"No webhooks are configured for {processor!r}."
+            ),
+        )
+    try:
+        parser = build_webhook_parser(processor, config.processor_secret_arn)
+        events = parser.parse(event.get("headers") or {}, _body(event))
+    except WebhookSignatureError:
+        logger.warning("webhook refused: bad or missing signature", extra={"processor": processor})
+        return _answer(401, error_body(ErrorCode.UNAUTHORIZED, "The signature is not valid."))
+    except WebhookPayloadError as error:
+        return _answer(400, error_body(ErrorCode.VALIDATION_ERROR, str(error)))
+    handled = [handle_event(svc, log, item) for item in events]
+    for item in handled:
+        logger.info(
+            "webhook event handled",
+            extra={
+                "processor": processor,
+                "event_id": item.event_id,
+                "kind": item.kind.value,
+                "outcome": item.outcome.value,
+            },
+        )
+    if processor == "adyen":  # Adyen expects this exact acknowledgement
+        return {"statusCode": 200, "headers": {"Content-Type": "text/plain"}, "body": "[accepted]"}
+    return _answer(200, {"received": len(handled)})
+
+
+@cache
+def event_log() -> DynamoDBEventLog:
+    return DynamoDBEventLog(aws_client("dynamodb"), settings().idempotency_table)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return receive(event, services(), settings(), event_log())

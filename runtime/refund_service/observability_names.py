@@ -1,0 +1,25 @@
+"""Names the functions emit and the CDK stack watches, defined once for both sides.
+
+Every custom metric goes to METRICS_NAMESPACE with the single dimension `service` =
+SERVICE_NAME (Powertools' default dimension); the alarms and the dashboard match on exactly
+that, so a metric emitted with other dimensions is a different metric to CloudWatch.
+"""
+
+from __future__ import annotations
+
+SERVICE_NAME = "refund-service"
+METRICS_NAMESPACE = "RefundService"
+
+REFUNDS_REQUESTED = "RefundsRequested"
+REFUNDS_SUCCEEDED = "RefundsSucceeded"
+REFUNDS_FAILED = "RefundsFailed"
+REFUNDS_PENDING = "RefundsPending"
+DUPLICATE_BLOCKED = "DuplicateBlocked"
+CHARGEBACK_CONFLICT = "ChargebackConflict"
+REFUND_AMOUNT = "RefundAmount"
+PROCESSOR_LATENCY = "ProcessorLatency"
+PROCESSOR_FAILURES = "ProcessorFailures"
+STALE_PENDING_REFUNDS = "StalePendingRefunds"
+PENDING_REFUND_AGE = "PendingRefundAge"
+LEDGER_MISMATCH = "LedgerMismatch"
+LEDGER_VERIFIED = "LedgerVerified"

@@ -1,0 +1,95 @@
+"""Building one atomic ledger change: entries, summary, refund records and audit records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from refund_service.domain.audit import AuditAction, AuditRecord, Initiator, chain
+from refund_service.domain.ledger import Entry, EntryContext
+from refund_service.domain.refund import Refund
+from refund_service.domain.summary import Summary, apply, invariant_violations
+from refund_service.service.ports import Change, TransactionState
+
+
+class LedgerInvariantError(RuntimeError):
+    """A change would break a ledger invariant; it is never written."""
+
+
+class ChangeBuilder:
+    """Collects what one change writes, keeping the summary in step with each new entry."""
+
+    def __init__(
+        self, state: TransactionState, now: str, initiator: Initiator, correlation_id: str | None
+    ):
+        self.state = state
+        self.summary: Summary = state.summary
+        self.now = now
+        self.initiator = initiator
+        self.correlation_id = correlation_id
+        self.entries: list[Entry] = []
+        self.refunds: list[Refund] = []
+        self.records: list[AuditRecord] = []
+
+    @property
+    def transaction_id(self) -> str:
+        return self.summary.transaction_id
+
+    def add_entry(
+        self, make: Callable[[EntryContext], Entry], currency: str | None = None
+    ) -> Entry:
+        ctx = EntryContext(
+            self.transaction_id,
+            self.summary.version + 1,
+            self.now,
+            currency or self.summary.currency,
+        )
+        entry = make(ctx)
+        self.summary = apply(self.summary, entry)
+        self.entries.append(entry)
+        return entry
+
+    def put_refund(self, refund: Refund) -> None:
+        self.refunds = [r for r in self.refunds if r.refund_id != refund.refund_id] + [refund]
+
+    def audit(
+        self,
+        action: AuditAction,
+        *,
+        refund_id: str | None = None,
+        amount: int | None = None,
+        currency: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.records.append(
+            AuditRecord(
+                seq=0,
+                action=action,
+                timestamp=self.now,
+                transaction_id=self.transaction_id,
+                initiator=self.initiator,
+                refund_id=refund_id,
+                amount=amount,
+                currency=currency,
+                details=details or {},
+                correlation_id=self.correlation_id,
+            )
+        )
+
+    def build(self, **head_changes: Any) -> Change:
+        if not self.records:
+            raise ValueError("every change leaves at least one audit record")
+        problems = invariant_violations(self.summary)
+        if problems:
+            raise LedgerInvariantError(f"{self.transaction_id}: {'; '.join(problems)}")
+        expected = self.state.head
+        sealed, chain_head = chain(expected.chain, self.records)
+        head = replace(expected, summary=self.summary, chain=chain_head, **head_changes)
+        return Change(
+            expected=expected,
+            head=head,
+            entries=tuple(self.entries),
+            refunds=tuple(self.refunds),
+            audit=tuple(sealed),
+        )

@@ -1,0 +1,80 @@
+"""What every operation runs with: its collaborators, its policy, and who asked."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from refund_service.domain.allocation import FeePolicy
+from refund_service.domain.audit import Initiator
+from refund_service.domain.eligibility import RefundPolicy
+from refund_service.domain.errors import DomainError, ErrorCode
+from refund_service.domain.fx import RateSource
+from refund_service.domain.processor import RefundProcessor
+from refund_service.service.ports import ConcurrentUpdateError, LedgerStore, MetricsSink
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def timestamp(moment: datetime) -> str:
+    """The one text form of a moment: UTC, millisecond precision, sortable as text."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+class NullMetrics:
+    def count(self, name: str, value: int = 1, **dimensions: str) -> None:
+        return None
+
+    def measure(self, name: str, value: float, unit: str) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class ServicePolicy:
+    refund: RefundPolicy = field(default_factory=RefundPolicy)
+    fee_policy: FeePolicy = FeePolicy.NONE
+    currency_conversion: bool = False
+    max_attempts: int = 60  # optimistic-concurrency retries per change
+
+
+@dataclass
+class Services:
+    """The service layer's collaborators, built once per process by the entry point."""
+
+    store: LedgerStore
+    processor: RefundProcessor
+    rates: RateSource
+    policy: ServicePolicy = field(default_factory=ServicePolicy)
+    metrics: MetricsSink = field(default_factory=NullMetrics)
+    clock: Callable[[], datetime] = utc_now
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asked (from the token, never the body) and the request's correlation id."""
+
+    initiator: Initiator
+    correlation_id: str | None = None
+
+
+T = TypeVar("T")
+
+
+def with_retries(services: Services, attempt: Callable[[], T]) -> T:
+    """Run a read-decide-write attempt until it commits, backing off on version conflicts."""
+    for number in range(services.policy.max_attempts):
+        try:
+            return attempt()
+        except ConcurrentUpdateError:
+            services.sleep(random.uniform(0, min(0.2, 0.005 * 2 ** min(number, 6))))  # noqa: S311
+    raise DomainError(
+        ErrorCode.LEDGER_CONTENTION,
+        "The transaction is being changed by many requests at once; retry shortly.",
+    )

@@ -1,0 +1,254 @@
+"""Recording payments, their completion and chargebacks."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from refund_service.domain.audit import AuditAction, digest
+from refund_service.domain.errors import DomainError, ErrorCode
+from refund_service.domain.fx import parse_rate
+from refund_service.domain.ledger import (
+    EntryType,
+    PaymentStatus,
+    PaymentTerms,
+    chargeback_entry,
+    fee_entry,
+    payment_entry,
+    tax_entry,
+)
+from refund_service.domain.money import validate_currency
+from refund_service.domain.summary import Summary
+from refund_service.service.changes import ChangeBuilder
+from refund_service.service.context import Caller, Services, timestamp, with_retries
+from refund_service.service.ports import TransactionState
+
+
+@dataclass(frozen=True)
+class PaymentCommand:
+    transaction_id: str
+    amount: int
+    currency: str
+    status: PaymentStatus
+    captured_at: str | None = None
+    tax_amount: int = 0
+    fee_amount: int = 0
+    settlement_currency: str | None = None
+    fx_rate: str | None = None
+    customer_reference: str | None = None
+
+    def request_digest(self) -> str:
+        return digest(
+            {
+                k: (v.value if isinstance(v, PaymentStatus) else v)
+                for k, v in asdict(self).items()
+                if v is not None
+            }
+        )
+
+
+def _invalid(message: str, field: str) -> DomainError:
+    return DomainError(ErrorCode.VALIDATION_ERROR, message, {"field": field})
+
+
+def normalize_moment(value: str, field: str) -> str:
+    """An ISO 8601 moment as our UTC timestamp; a moment without offset is taken as UTC."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise _invalid(f"{field} is not an ISO 8601 date-time.", field) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return timestamp(moment)
+
+
+def _validate(cmd: PaymentCommand, services: Services, now: datetime) -> None:
+    validate_currency(cmd.currency)
+    if cmd.amount <= 0:
+        raise _invalid("amount must be a positive integer in minor units.", "amount")
+    for name in ("tax_amount", "fee_amount"):
+        value = getattr(cmd, name)
+        if not 0 <= value <= cmd.amount:
+            raise _invalid(f"{name} must lie between 0 and the amount.", name)
+    if (cmd.settlement_currency is None) != (cmd.fx_rate is None):
+        raise _invalid("settlement_currency and fx_rate come together.", "fx_rate")
+    if cmd.settlement_currency and cmd.fx_rate:
+        validate_currency(cmd.settlement_currency)
+        try:
+            parse_rate(cmd.fx_rate)
+        except ValueError:
+            raise _invalid("fx_rate must be a positive decimal string.", "fx_rate") from None
+        if cmd.settlement_currency != cmd.currency:
+            services.rates.quote(cmd.currency, cmd.settlement_currency, now.date())
+
+
+def record_payment(services: Services, cmd: PaymentCommand, caller: Caller) -> TransactionState:
+    """Record a payment; the identical request again returns it, a different one is refused."""
+    now = services.clock()
+    _validate(cmd, services, now)
+    captured_at = normalize_moment(cmd.captured_at, "captured_at") if cmd.captured_at else None
+
+    def attempt() -> TransactionState:
+        state = services.store.load(cmd.transaction_id)
+        if state.summary.exists:
+            if state.head.request_digest == cmd.request_digest():
+                return state
+            raise DomainError(
+                ErrorCode.TRANSACTION_EXISTS,
+                "A different payment with this transaction id is already recorded.",
+                {"transaction_id": cmd.transaction_id},
+            )
+        builder = ChangeBuilder(state, timestamp(now), caller.initiator, caller.correlation_id)
+        builder.summary = Summary(cmd.transaction_id, version=state.summary.version)
+        terms = PaymentTerms(
+            cmd.amount,
+            cmd.status,
+            captured_at or timestamp(now),
+            cmd.tax_amount,
+            cmd.fee_amount,
+            cmd.settlement_currency,
+            _normal_rate(cmd.fx_rate),
+        )
+        _book_payment(builder, cmd, terms)
+        builder.audit(
+            AuditAction.PAYMENT_RECORDED,
+            amount=cmd.amount,
+            currency=cmd.currency,
+            details={
+                "status": cmd.status.value,
+                "tax_amount": cmd.tax_amount,
+                "fee_amount": cmd.fee_amount,
+                "settlement_currency": cmd.settlement_currency,
+                "fx_rate": terms.fx_rate,
+            },
+        )
+        change = builder.build(
+            request_digest=cmd.request_digest(), customer_reference=cmd.customer_reference
+        )
+        services.store.commit(change)
+        return services.store.load(cmd.transaction_id)
+
+    return with_retries(services, attempt)
+
+
+def _normal_rate(rate: str | None) -> str | None:
+    return format(Decimal(rate).normalize(), "f") if rate else None
+
+
+def _book_payment(builder: ChangeBuilder, cmd: PaymentCommand, terms: PaymentTerms) -> None:
+    builder.add_entry(lambda ctx: payment_entry(ctx, terms), currency=cmd.currency)
+    if cmd.tax_amount:
+        builder.add_entry(lambda ctx: tax_entry(ctx, cmd.tax_amount))
+    if cmd.fee_amount and cmd.status is PaymentStatus.COMPLETED:
+        builder.add_entry(lambda ctx: fee_entry(ctx, cmd.fee_amount))
+
+
+def _require_payment(state: TransactionState) -> Summary:
+    if not state.summary.exists:
+        raise DomainError(
+            ErrorCode.TRANSACTION_NOT_FOUND,
+            "Transaction not found.",
+            {"transaction_id": state.summary.transaction_id},
+        )
+    return state.summary
+
+
+def complete_payment(services: Services, transaction_id: str, caller: Caller) -> TransactionState:
+    """A pending payment is captured; completing a completed payment changes nothing."""
+
+    def attempt() -> TransactionState:
+        state = services.store.load(transaction_id)
+        summary = _require_payment(state)
+        if summary.payment_status is PaymentStatus.COMPLETED:
+            return state
+        if summary.payment_status is not PaymentStatus.PENDING:
+            raise DomainError(
+                ErrorCode.TRANSACTION_NOT_REFUNDABLE,
+                "The payment did not go through and cannot be completed.",
+                {"transaction_id": transaction_id},
+            )
+        now = timestamp(services.clock())
+        builder = ChangeBuilder(state, now, caller.initiator, caller.correlation_id)
+        terms = PaymentTerms(
+            summary.captured_amount,
+            PaymentStatus.COMPLETED,
+            now,
+            settlement_currency=summary.settlement_currency,
+            fx_rate=summary.fx_rate,
+        )
+        builder.add_entry(lambda ctx: payment_entry(ctx, terms, capture=True))
+        fee = _announced_fee(state)
+        if fee:
+            builder.add_entry(lambda ctx: fee_entry(ctx, fee))
+        builder.audit(
+            AuditAction.PAYMENT_COMPLETED,
+            amount=summary.captured_amount,
+            currency=summary.currency,
+            details={"captured_at": now, "fee_amount": fee},
+        )
+        services.store.commit(builder.build())
+        return services.store.load(transaction_id)
+
+    return with_retries(services, attempt)
+
+
+def _announced_fee(state: TransactionState) -> int:
+    """The fee a pending payment announced when it was recorded, booked at capture."""
+    record = next((r for r in state.entries if r.type is EntryType.PAYMENT), None)
+    return record.fee_amount if record else 0
+
+
+def record_chargeback(
+    services: Services,
+    transaction_id: str,
+    caller: Caller,
+    amount: int | None = None,
+    reason: str | None = None,
+    reference: str | None = None,
+) -> TransactionState:
+    """A chargeback; the same processor reference again records nothing new."""
+
+    def attempt() -> TransactionState:
+        state = services.store.load(transaction_id)
+        summary = _require_payment(state)
+        if reference and any(
+            e.type is EntryType.CHARGEBACK and e.reference == reference for e in state.entries
+        ):
+            return state
+        if summary.payment_status is PaymentStatus.PENDING:
+            raise DomainError(
+                ErrorCode.TRANSACTION_PENDING,
+                "The payment is not completed; there is nothing to charge back.",
+                {"transaction_id": transaction_id},
+            )
+        if summary.payment_status is not PaymentStatus.COMPLETED:
+            raise DomainError(
+                ErrorCode.TRANSACTION_NOT_REFUNDABLE,
+                "The payment did not complete; there is nothing to charge back.",
+                {"transaction_id": transaction_id},
+            )
+        available = summary.captured_amount - summary.refunded_amount - summary.chargeback_amount
+        disputed = available if amount is None else amount
+        if disputed <= 0 or disputed > available:
+            raise DomainError(
+                ErrorCode.AMOUNT_EXCEEDS_REFUNDABLE,
+                f"A chargeback must be between 1 and {available}.",
+                {"transaction_id": transaction_id, "remaining_refundable": available},
+            )
+        builder = ChangeBuilder(
+            state, timestamp(services.clock()), caller.initiator, caller.correlation_id
+        )
+        builder.add_entry(lambda ctx: chargeback_entry(ctx, disputed, reference, reason))
+        details: dict[str, Any] = {"reason": reason, "processor_reference": reference}
+        builder.audit(
+            AuditAction.CHARGEBACK_RECORDED,
+            amount=disputed,
+            currency=summary.currency,
+            details=details,
+        )
+        services.store.commit(builder.build())
+        return services.store.load(transaction_id)
+
+    return with_retries(services, attempt)

@@ -1,0 +1,104 @@
+"""What the service needs from the outside world, as protocols the adapters implement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Protocol
+
+from refund_service.domain.audit import AuditRecord, ChainHead
+from refund_service.domain.ledger import Entry
+from refund_service.domain.refund import Refund
+from refund_service.domain.summary import Summary
+
+
+@dataclass(frozen=True)
+class Head:
+    """The per-transaction head: the ledger summary and the audit chain head, kept together."""
+
+    summary: Summary
+    chain: ChainHead = field(default_factory=ChainHead)
+    request_digest: str | None = None  # of the body that recorded the payment
+    customer_reference: str | None = None
+    stored: bool = False  # False when nothing was ever written for this transaction
+
+
+@dataclass(frozen=True)
+class TransactionState:
+    head: Head
+    entries: tuple[Entry, ...] = ()
+    refunds: dict[str, Refund] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> Summary:
+        return self.head.summary
+
+
+@dataclass(frozen=True)
+class Change:
+    """Everything one ledger change writes, committed as one atomic transaction.
+
+    `expected` is the head it was computed from: the commit fails if the stored head moved on.
+    """
+
+    expected: Head
+    head: Head
+    entries: tuple[Entry, ...] = ()
+    refunds: tuple[Refund, ...] = ()
+    audit: tuple[AuditRecord, ...] = ()
+
+
+def after(state: TransactionState, change: Change) -> TransactionState:
+    """The state a committed change leaves behind, without reading it back."""
+    refunds = dict(state.refunds)
+    refunds.update({r.refund_id: r for r in change.refunds})
+    head = replace(change.head, stored=True)
+    return TransactionState(head, state.entries + change.entries, refunds)
+
+
+class ConcurrentUpdateError(Exception):
+    """The transaction's head changed between read and write; read and decide again."""
+
+
+@dataclass(frozen=True)
+class PendingRefundRef:
+    transaction_id: str
+    refund_id: str
+    pending_since: str
+
+
+class LedgerStore(Protocol):
+    def load(self, transaction_id: str) -> TransactionState:
+        """Head, entries and refunds of one transaction, in one strongly consistent query."""
+        ...
+
+    def commit(self, change: Change) -> None:
+        """Write a change atomically; ConcurrentUpdateError if the head moved on."""
+        ...
+
+    def find_refund(self, refund_id: str) -> str | None:
+        """The transaction id a refund belongs to, or None."""
+        ...
+
+    def pending_refunds(self, older_than: datetime, limit: int) -> list[PendingRefundRef]:
+        """Refunds pending since before `older_than`, oldest first, from the sparse index."""
+        ...
+
+    def audit_records(self, transaction_id: str) -> list[AuditRecord]: ...
+
+    def transaction_ids(self) -> Iterator[str]:
+        """Every transaction with a head; for verify-all only, never on a request path."""
+        ...
+
+
+class FieldEncryptor(Protocol):
+    def encrypt(self, plaintext: str, purpose: str) -> str:
+        """Ciphertext token for a sensitive field; `purpose` is bound as associated data."""
+        ...
+
+
+class MetricsSink(Protocol):
+    def count(self, name: str, value: int = 1, **dimensions: str) -> None: ...
+
+    def measure(self, name: str, value: float, unit: str) -> None: ...

@@ -1,0 +1,83 @@
+"""Step 8: settle refunds left pending too long by asking the processor what became of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from refund_service import observability_names as names
+from refund_service.domain.audit import SYSTEM_RECONCILER
+from refund_service.domain.errors import DomainError
+from refund_service.domain.processor import (
+    ProcessorCode,
+    ProcessorResult,
+    ProcessorTimeoutError,
+    ProcessorUnavailableError,
+    normalized,
+)
+from refund_service.domain.refund import RefundStatus
+from refund_service.service.context import Caller, Services
+from refund_service.service.refunds import processor_request
+from refund_service.service.settlement import settle
+
+NOT_AT_PROCESSOR = "The processor has no record of this refund; the reservation is released."
+
+
+@dataclass
+class ReconcileReport:
+    examined: int = 0
+    succeeded: list[str] = field(default_factory=list)
+    voided: list[str] = field(default_factory=list)
+    still_pending: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    oldest_age_seconds: float = 0.0
+
+
+def _ask(services: Services, transaction_id: str, refund_id: str) -> ProcessorResult | None:
+    """The processor's current answer; a synthetic failure when it never saw the refund."""
+    state = services.store.load(transaction_id)
+    refund = state.refunds.get(refund_id)
+    if refund is None or refund.status is not RefundStatus.PENDING:
+        return None  # settled meanwhile: the index lags the table
+    try:
+        found = services.processor.lookup(processor_request(refund))
+    except (ProcessorUnavailableError, ProcessorTimeoutError):
+        return None
+    if found is None:
+        return normalized(
+            ProcessorCode.PROCESSOR_UNAVAILABLE,
+            services.processor.name,
+            processor_message=NOT_AT_PROCESSOR,
+        )
+    return found
+
+
+def reconcile(
+    services: Services, older_than: timedelta, stale_after: timedelta, limit: int = 200
+) -> ReconcileReport:
+    now = services.clock()
+    caller = Caller(SYSTEM_RECONCILER)
+    report = ReconcileReport()
+    for ref in services.store.pending_refunds(now - older_than, limit):
+        report.examined += 1
+        age = (now - datetime.fromisoformat(ref.pending_since)).total_seconds()
+        report.oldest_age_seconds = max(report.oldest_age_seconds, age)
+        result = _ask(services, ref.transaction_id, ref.refund_id)
+        status = RefundStatus.PENDING
+        if result is not None:
+            try:
+                refund, _ = settle(services, ref.transaction_id, ref.refund_id, result, caller)
+                status = refund.status
+            except DomainError:
+                status = RefundStatus.PENDING
+        if status is RefundStatus.SUCCESS:
+            report.succeeded.append(ref.refund_id)
+        elif status is RefundStatus.FAILED:
+            report.voided.append(ref.refund_id)
+        else:
+            report.still_pending.append(ref.refund_id)
+            if age >= stale_after.total_seconds():
+                report.stale.append(ref.refund_id)
+    services.metrics.count(names.STALE_PENDING_REFUNDS, len(report.stale))
+    services.metrics.measure(names.PENDING_REFUND_AGE, report.oldest_age_seconds, "Seconds")
+    return report

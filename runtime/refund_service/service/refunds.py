@@ -1,0 +1,253 @@
+"""The refund workflow: retrieve, validate, reserve, ask the processor, record the outcome."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from refund_service import observability_names as names
+from refund_service.domain.allocation import allocate_refund
+from refund_service.domain.audit import AuditAction, digest
+from refund_service.domain.eligibility import check_refundable
+from refund_service.domain.errors import DomainError, ErrorCode
+from refund_service.domain.fx import convert
+from refund_service.domain.ids import refund_id as make_refund_id
+from refund_service.domain.ledger import FxQuote, RefundAmounts, refund_pending_entry
+from refund_service.domain.processor import (
+    ProcessorCode,
+    ProcessorRefundRequest,
+    ProcessorResult,
+    ProcessorTimeoutError,
+    ProcessorUnavailableError,
+    normalized,
+    result_from_dict,
+)
+from refund_service.domain.refund import Refund, RefundReason, RefundStatus
+from refund_service.domain.summary import Summary
+from refund_service.service.changes import ChangeBuilder
+from refund_service.service.context import Caller, Services, timestamp, with_retries
+from refund_service.service.ports import TransactionState, after
+from refund_service.service.settlement import settle
+
+
+@dataclass(frozen=True)
+class RefundCommand:
+    transaction_id: str
+    reason: RefundReason
+    amount: int | None = None
+    currency: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundOutcome:
+    refund: Refund
+    summary: Summary
+    result: ProcessorResult
+
+
+def _ledger_digest(state: TransactionState) -> dict[str, Any]:
+    """What the retrieve step saw, in a form small enough for the audit trail."""
+    return {
+        "digest": digest(
+            {
+                "summary": asdict(state.summary),
+                "entries": [e.entry_id for e in state.entries],
+                "refunds": sorted(state.refunds),
+            }
+        ),
+        "version": state.summary.version,
+        "entries": len(state.entries),
+    }
+
+
+def _in_payment_currency(
+    services: Services, cmd: RefundCommand, summary: Summary
+) -> tuple[int | None, FxQuote | None]:
+    currency = cmd.currency or summary.currency
+    if currency == summary.currency:
+        return cmd.amount, None
+    if not services.policy.currency_conversion:
+        raise DomainError(
+            ErrorCode.CURRENCY_MISMATCH,
+            f"The payment is in {summary.currency}; refunds in {currency} are not converted.",
+            {"payment_currency": summary.currency, "requested_currency": currency},
+        )
+    if cmd.amount is None:
+        return None, None
+    quote = services.rates.quote(currency, summary.currency, services.clock().date())
+    return convert(cmd.amount, currency, Decimal(quote.rate), summary.currency), quote
+
+
+def _same_key(state: TransactionState, key: str | None) -> Refund | None:
+    """The refund an earlier attempt with this idempotency key already reserved, if any."""
+    if key is None:
+        return None
+    return next((r for r in state.refunds.values() if r.idempotency_key == key), None)
+
+
+def _reserve(
+    services: Services, cmd: RefundCommand, caller: Caller
+) -> tuple[Refund, TransactionState]:
+    """Steps 1 to 3: one query, the checks, then one atomic write of the reservation.
+
+    A refusal is audited and raised; a version conflict starts over from the query.
+    """
+
+    def attempt() -> tuple[Refund, TransactionState]:
+        state = services.store.load(cmd.transaction_id)
+        earlier = _same_key(state, cmd.idempotency_key)
+        if earlier is not None:
+            return earlier, state
+        now = services.clock()
+        builder = ChangeBuilder(state, timestamp(now), caller.initiator, caller.correlation_id)
+        builder.audit(AuditAction.LEDGER_QUERIED, details=_ledger_digest(state))
+        builder.audit(
+            AuditAction.REFUND_REQUESTED,
+            amount=cmd.amount,
+            currency=cmd.currency,
+            details={"reason": cmd.reason.value},
+        )
+        try:
+            summary = state.summary
+            check_refundable(summary, None, now, services.policy.refund)
+            amount, quote = _in_payment_currency(services, cmd, summary)
+            amount = check_refundable(summary, amount, now, services.policy.refund)
+        except DomainError as refusal:
+            builder.audit(
+                AuditAction.REFUND_REJECTED,
+                amount=cmd.amount,
+                currency=cmd.currency,
+                details={
+                    "error_code": refusal.code.value,
+                    "message": refusal.message,
+                    **refusal.details,
+                },
+            )
+            services.store.commit(builder.build())
+            raise
+        refund = _reserve_in(builder, services, cmd, caller, amount, quote)
+        change = builder.build()
+        services.store.commit(change)
+        return refund, after(state, change)
+
+    return with_retries(services, attempt)
+
+
+def _reserve_in(
+    builder: ChangeBuilder,
+    services: Services,
+    cmd: RefundCommand,
+    caller: Caller,
+    amount: int,
+    quote: FxQuote | None,
+) -> Refund:
+    summary = builder.summary
+    shares = allocate_refund(
+        amount=amount,
+        gross=summary.captured_amount,
+        tax=summary.tax_amount,
+        fee=summary.fee_amount,
+        reserved_before=summary.reserved_amount,
+        tax_taken=summary.tax_taken,
+        fee_taken=summary.fee_taken,
+        fee_policy=services.policy.fee_policy,
+    )
+    rid = make_refund_id(summary.transaction_id, summary.refund_count + 1)
+    amounts = RefundAmounts(rid, amount, shares.tax, shares.fee)
+    entry = builder.add_entry(lambda ctx: refund_pending_entry(ctx, amounts))
+    builder.audit(
+        AuditAction.REFUND_VALIDATED,
+        refund_id=rid,
+        amount=amount,
+        currency=summary.currency,
+        details={
+            "refundable_before": summary.refundable_amount,
+            "conversion": asdict(quote) if quote else None,
+        },
+    )
+    builder.audit(
+        AuditAction.REFUND_PENDING,
+        refund_id=rid,
+        amount=amount,
+        currency=summary.currency,
+        details={"entry_id": entry.entry_id, "tax_amount": shares.tax, "fee_amount": shares.fee},
+    )
+    refund = Refund(
+        refund_id=rid,
+        transaction_id=summary.transaction_id,
+        status=RefundStatus.PENDING,
+        amount=amount,
+        currency=summary.currency,
+        tax_amount=shares.tax,
+        fee_amount=shares.fee,
+        reason=cmd.reason.value,
+        created_at=builder.now,
+        updated_at=builder.now,
+        initiator_id=caller.initiator.id,
+        metadata=cmd.metadata,
+        entry_seqs=(entry.seq,),
+        requested_amount=cmd.amount if quote else None,
+        requested_currency=cmd.currency if quote else None,
+        conversion=quote,
+        pending_since=builder.now,
+        idempotency_key=cmd.idempotency_key,
+    )
+    builder.put_refund(refund)
+    return refund
+
+
+def processor_request(refund: Refund) -> ProcessorRefundRequest:
+    return ProcessorRefundRequest(
+        refund_id=refund.refund_id,
+        transaction_id=refund.transaction_id,
+        amount=refund.amount,
+        currency=refund.currency,
+        reason=refund.reason,
+        payment_reference=refund.transaction_id,
+        metadata=refund.metadata,
+    )
+
+
+def ask_processor(services: Services, refund: Refund) -> ProcessorResult:
+    """Step 4: one request, the refund id as idempotency key; the answer normalized."""
+    name = services.processor.name
+    started = time.perf_counter()
+    try:
+        result = services.processor.refund(processor_request(refund))
+    except ProcessorUnavailableError as error:
+        result = normalized(ProcessorCode.PROCESSOR_UNAVAILABLE, name, processor_message=str(error))
+    except ProcessorTimeoutError as error:
+        result = normalized(ProcessorCode.TIMEOUT, name, processor_message=str(error))
+    finally:
+        services.metrics.measure(
+            names.PROCESSOR_LATENCY, (time.perf_counter() - started) * 1000, "Milliseconds"
+        )
+    return result
+
+
+def request_refund(services: Services, cmd: RefundCommand, caller: Caller) -> RefundOutcome:
+    """The whole workflow for one refund request.
+
+    Refusals raise DomainError. A processor decline or an unreachable processor comes back as
+    a failed refund; an unknown outcome as a pending one, left for reconciliation.
+    """
+    services.metrics.count(names.REFUNDS_REQUESTED)
+    try:
+        refund, state = _reserve(services, cmd, caller)
+    except DomainError as refusal:
+        if refusal.code is ErrorCode.CHARGEBACK_CONFLICT:
+            services.metrics.count(names.CHARGEBACK_CONFLICT)
+        raise
+    if refund.status is not RefundStatus.PENDING:  # an earlier attempt with this key finished
+        return RefundOutcome(refund, state.summary, result_from_dict(refund.processor or {}))
+    # Asking again for a refund an interrupted attempt reserved is safe: same refund id,
+    # same idempotency key at the processor, so it is never paid twice.
+    result = ask_processor(services, refund)
+    refund, summary = settle(
+        services, refund.transaction_id, refund.refund_id, result, caller, known=state
+    )
+    return RefundOutcome(refund, summary, result)

@@ -1,0 +1,222 @@
+"""Step 5 and rollback: recording what became of a pending refund, and undoing a paid one."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from refund_service import observability_names as names
+from refund_service.domain.audit import AuditAction
+from refund_service.domain.errors import DomainError, ErrorCode
+from refund_service.domain.fx import fx_difference
+from refund_service.domain.ledger import (
+    Entry,
+    EntryType,
+    RefundAmounts,
+    fee_reversal_entry,
+    fx_adjustment_entry,
+    refund_success_entry,
+    refund_void_entry,
+    reversal_entry,
+)
+from refund_service.domain.processor import ProcessorResult, ProcessorStatus
+from refund_service.domain.refund import Refund, RefundStatus
+from refund_service.domain.summary import Summary
+from refund_service.service.changes import ChangeBuilder
+from refund_service.service.context import Caller, Services, timestamp, with_retries
+from refund_service.service.ports import TransactionState
+
+_SETTLED_ACTION = {
+    RefundStatus.SUCCESS: AuditAction.REFUND_SUCCEEDED,
+    RefundStatus.FAILED: AuditAction.REFUND_FAILED,
+    RefundStatus.PENDING: AuditAction.REFUND_LEFT_PENDING,
+}
+
+
+def _refund_in(state: TransactionState, refund_id: str) -> Refund:
+    refund = state.refunds.get(refund_id)
+    if refund is None:
+        raise DomainError(ErrorCode.REFUND_NOT_FOUND, "Refund not found.", {"refund_id": refund_id})
+    return refund
+
+
+def _amounts(refund: Refund) -> RefundAmounts:
+    return RefundAmounts(refund.refund_id, refund.amount, refund.tax_amount, refund.fee_amount)
+
+
+def _book_success(builder: ChangeBuilder, services: Services, refund: Refund) -> list[int]:
+    amounts = _amounts(refund)
+    seqs = [builder.add_entry(lambda ctx: refund_success_entry(ctx, amounts)).seq]
+    if refund.fee_amount:
+        seqs.append(builder.add_entry(lambda ctx: fee_reversal_entry(ctx, amounts)).seq)
+    summary = builder.summary
+    settlement = summary.settlement_currency
+    if settlement and summary.fx_rate and settlement != refund.currency:
+        quote = services.rates.quote(refund.currency, settlement, services.clock().date())
+        difference = fx_difference(
+            refund.amount,
+            refund.currency,
+            settlement,
+            Decimal(summary.fx_rate),
+            Decimal(quote.rate),
+        )
+        if difference:
+            seqs.append(
+                builder.add_entry(
+                    lambda ctx: fx_adjustment_entry(
+                        ctx, refund.refund_id, difference, settlement, quote
+                    )
+                ).seq
+            )
+    return seqs
+
+
+def _record_outcome(
+    builder: ChangeBuilder, services: Services, refund: Refund, result: ProcessorResult
+) -> Refund:
+    seqs: list[int] = []
+    status = RefundStatus.PENDING
+    if result.status is ProcessorStatus.SUCCEEDED:
+        status = RefundStatus.SUCCESS
+        seqs = _book_success(builder, services, refund)
+    elif result.status is ProcessorStatus.FAILED:
+        status = RefundStatus.FAILED
+        seqs = [builder.add_entry(lambda ctx: refund_void_entry(ctx, _amounts(refund))).seq]
+    builder.audit(
+        AuditAction.PROCESSOR_RESPONDED,
+        refund_id=refund.refund_id,
+        amount=refund.amount,
+        currency=refund.currency,
+        details=result.as_dict(),
+    )
+    builder.audit(
+        _SETTLED_ACTION[status],
+        refund_id=refund.refund_id,
+        amount=refund.amount,
+        currency=refund.currency,
+        details={"entries": [f"{refund.transaction_id}#{s:06d}" for s in seqs]},
+    )
+    return replace(
+        refund,
+        status=status,
+        processor=result.as_dict(),
+        updated_at=builder.now,
+        entry_seqs=refund.entry_seqs + tuple(seqs),
+        pending_since=refund.pending_since if status is RefundStatus.PENDING else None,
+    )
+
+
+def settle(
+    services: Services,
+    transaction_id: str,
+    refund_id: str,
+    result: ProcessorResult,
+    caller: Caller,
+    known: TransactionState | None = None,
+) -> tuple[Refund, Summary]:
+    """Record the processor's answer for a pending refund, once.
+
+    A refund already settled is returned as it is: a late or repeated answer changes nothing.
+    `known` is the state this process last wrote: the first attempt builds on it without a
+    read, and a conflict falls back to reading.
+    """
+    first = [known] if known is not None else []
+
+    def attempt() -> tuple[Refund, Summary]:
+        state = first.pop() if first else services.store.load(transaction_id)
+        refund = _refund_in(state, refund_id)
+        if refund.status is not RefundStatus.PENDING:
+            return refund, state.summary
+        builder = ChangeBuilder(
+            state, timestamp(services.clock()), caller.initiator, caller.correlation_id
+        )
+        settled = _record_outcome(builder, services, refund, result)
+        builder.put_refund(settled)
+        services.store.commit(builder.build())
+        _count_outcome(services, settled, result)
+        return settled, builder.summary
+
+    return with_retries(services, attempt)
+
+
+def _count_outcome(services: Services, refund: Refund, result: ProcessorResult) -> None:
+    if refund.status is RefundStatus.SUCCESS:
+        services.metrics.count(names.REFUNDS_SUCCEEDED)
+        services.metrics.count(names.REFUND_AMOUNT, refund.amount)
+    elif refund.status is RefundStatus.FAILED:
+        services.metrics.count(names.REFUNDS_FAILED, code=result.code.value)
+        services.metrics.count(names.PROCESSOR_FAILURES)
+    else:
+        services.metrics.count(names.REFUNDS_PENDING)
+
+
+def _append_reversal(builder: ChangeBuilder, original: Entry, note: str) -> int:
+    entry = builder.add_entry(
+        lambda ctx: reversal_entry(ctx, original, note), currency=original.currency
+    )
+    return entry.seq
+
+
+def reverse_refund(
+    builder: ChangeBuilder,
+    refund: Refund,
+    status: RefundStatus,
+    action: AuditAction,
+    details: dict[str, Any],
+) -> Refund:
+    """Append a REVERSAL for each of the refund's entries, newest first; nothing is changed."""
+    entries = {e.seq: e for e in builder.state.entries}
+    reversible = [
+        entries[s]
+        for s in refund.entry_seqs
+        if entries[s].type not in (EntryType.REVERSAL, EntryType.REFUND_VOID)
+    ]
+    note = str(details.get("reason") or action.value)
+    seqs = [
+        _append_reversal(builder, original, note)
+        for original in sorted(reversible, key=lambda e: e.seq, reverse=True)
+    ]
+    builder.audit(
+        action,
+        refund_id=refund.refund_id,
+        amount=refund.amount,
+        currency=refund.currency,
+        details={**details, "entries": [f"{refund.transaction_id}#{s:06d}" for s in seqs]},
+    )
+    return replace(
+        refund, status=status, updated_at=builder.now, entry_seqs=refund.entry_seqs + tuple(seqs)
+    )
+
+
+def rollback_refund(
+    services: Services, transaction_id: str, refund_id: str, reason: str, caller: Caller
+) -> tuple[Refund, Summary]:
+    """Reverse a paid refund; its amount becomes refundable again. Repeating it is harmless."""
+
+    def attempt() -> tuple[Refund, Summary]:
+        state = services.store.load(transaction_id)
+        refund = _refund_in(state, refund_id)
+        if refund.status is RefundStatus.ROLLED_BACK:
+            return refund, state.summary
+        if refund.status is not RefundStatus.SUCCESS:
+            raise DomainError(
+                ErrorCode.REFUND_NOT_REVERSIBLE,
+                f"Only a succeeded refund can be rolled back; this one is {refund.status.value}.",
+                {"refund_id": refund_id, "refund_status": refund.status.value},
+            )
+        builder = ChangeBuilder(
+            state, timestamp(services.clock()), caller.initiator, caller.correlation_id
+        )
+        reversed_refund = reverse_refund(
+            builder,
+            refund,
+            RefundStatus.ROLLED_BACK,
+            AuditAction.REFUND_ROLLED_BACK,
+            {"reason": reason},
+        )
+        builder.put_refund(reversed_refund)
+        services.store.commit(builder.build())
+        return reversed_refund, builder.summary
+
+    return with_retries(services, attempt)

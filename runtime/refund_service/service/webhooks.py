@@ -1,0 +1,152 @@
+"""Processor notifications: settle pending refunds, reverse paid ones that failed late, and
+record chargebacks. Every branch is idempotent, so a redelivered event changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from refund_service.domain.audit import AuditAction, Initiator
+from refund_service.domain.errors import DomainError, ErrorCode
+from refund_service.domain.processor import (
+    ProcessorCode,
+    ProcessorResult,
+    WebhookEvent,
+    WebhookEventKind,
+    normalized,
+)
+from refund_service.domain.refund import RefundStatus
+from refund_service.service.changes import ChangeBuilder
+from refund_service.service.context import Caller, Services, timestamp, with_retries
+from refund_service.service.payments import record_chargeback
+from refund_service.service.queries import locate_refund
+from refund_service.service.settlement import reverse_refund, settle
+
+
+class WebhookEventLog(Protocol):
+    def seen(self, key: str) -> bool: ...
+
+    def remember(self, key: str) -> None: ...
+
+
+class WebhookOutcome(StrEnum):
+    SETTLED = "settled"
+    REVERSED = "reversed"
+    CHARGEBACK_RECORDED = "chargeback_recorded"
+    UNCHANGED = "unchanged"
+    IGNORED = "ignored"
+    REPLAYED = "replayed"
+    UNKNOWN_REFUND = "unknown_refund"
+
+
+@dataclass(frozen=True)
+class HandledEvent:
+    event_id: str
+    kind: WebhookEventKind
+    outcome: WebhookOutcome
+
+
+def _caller(event: WebhookEvent) -> Caller:
+    return Caller(Initiator("system", f"webhook:{event.processor}"), event.event_id)
+
+
+def _late_failure(
+    services: Services, transaction_id: str, refund_id: str, event: WebhookEvent
+) -> WebhookOutcome:
+    """A refund the processor paid, then failed or took back: REVERSAL entries, status failed."""
+
+    def attempt() -> WebhookOutcome:
+        state = services.store.load(transaction_id)
+        refund = state.refunds.get(refund_id)
+        if refund is None or refund.status is not RefundStatus.SUCCESS:
+            return WebhookOutcome.UNCHANGED
+        caller = _caller(event)
+        builder = ChangeBuilder(
+            state, timestamp(services.clock()), caller.initiator, caller.correlation_id
+        )
+        details = {
+            "reason": event.reason or event.event_type,
+            "event_type": event.event_type,
+            "event_id": event.event_id,
+            "processor": event.result.as_dict() if event.result else None,
+        }
+        reversed_refund = reverse_refund(
+            builder, refund, RefundStatus.FAILED, AuditAction.REFUND_FAILED, details
+        )
+        builder.put_refund(reversed_refund)
+        services.store.commit(builder.build())
+        return WebhookOutcome.REVERSED
+
+    return with_retries(services, attempt)
+
+
+def _failure_result(event: WebhookEvent) -> ProcessorResult:
+    return event.result or normalized(
+        ProcessorCode.DECLINED, event.processor, processor_code=event.event_type
+    )
+
+
+def _refund_event(services: Services, event: WebhookEvent) -> WebhookOutcome:
+    if not event.refund_id:
+        return WebhookOutcome.UNKNOWN_REFUND
+    try:
+        transaction_id = event.transaction_id or locate_refund(services.store, event.refund_id)
+        state = services.store.load(transaction_id)
+    except DomainError:
+        return WebhookOutcome.UNKNOWN_REFUND
+    refund = state.refunds.get(event.refund_id)
+    if refund is None:
+        return WebhookOutcome.UNKNOWN_REFUND
+    if refund.status is RefundStatus.PENDING:
+        result = event.result
+        if event.kind is not WebhookEventKind.REFUND_SUCCEEDED:
+            result = _failure_result(event)
+        if result is None:
+            return WebhookOutcome.UNCHANGED
+        settle(services, transaction_id, refund.refund_id, result, _caller(event), known=state)
+        return WebhookOutcome.SETTLED
+    if refund.status is RefundStatus.SUCCESS and event.kind in (
+        WebhookEventKind.REFUND_FAILED,
+        WebhookEventKind.REFUND_REVERSED,
+    ):
+        return _late_failure(services, transaction_id, refund.refund_id, event)
+    return WebhookOutcome.UNCHANGED
+
+
+def _chargeback_event(services: Services, event: WebhookEvent) -> WebhookOutcome:
+    # Our transaction id is the processor's payment id (it is what we send as the payment
+    # reference), so a dispute names the payment either way.
+    transaction_id = event.transaction_id or getattr(event, "payment_reference", None)
+    if not transaction_id:
+        return WebhookOutcome.IGNORED
+    reference = getattr(event, "dispute_reference", None) or event.event_id
+    try:
+        record_chargeback(
+            services,
+            transaction_id,
+            _caller(event),
+            event.amount,
+            reason=event.reason,
+            reference=reference,
+        )
+    except DomainError as refusal:
+        if refusal.code in (ErrorCode.TRANSACTION_NOT_FOUND, ErrorCode.AMOUNT_EXCEEDS_REFUNDABLE):
+            return WebhookOutcome.UNCHANGED
+        raise
+    return WebhookOutcome.CHARGEBACK_RECORDED
+
+
+def handle_event(services: Services, log: WebhookEventLog, event: WebhookEvent) -> HandledEvent:
+    """Act on one verified event, once: a replayed event id is acknowledged and ignored."""
+    key = f"{event.processor}#{event.event_id}"
+    if log.seen(key):
+        return HandledEvent(event.event_id, event.kind, WebhookOutcome.REPLAYED)
+    if event.kind is WebhookEventKind.CHARGEBACK:
+        outcome = _chargeback_event(services, event)
+    elif event.kind is WebhookEventKind.IGNORED:
+        outcome = WebhookOutcome.IGNORED
+    else:
+        outcome = _refund_event(services, event)
+    log.remember(key)  # only after acting: a failure above leaves the event to be redelivered
+    return HandledEvent(event.event_id, event.kind, outcome)

@@ -1,0 +1,126 @@
+"""Table definitions shared by the CDK stack and the local stack, so the two cannot drift.
+
+PaymentLedger: one partition per transaction (`pk = TXN#<id>`) holding the head item
+(summary and audit chain head), the entries and the refund records; a GSI to find a refund by
+id and a sparse GSI holding only pending refunds. PaymentAuditTrail: one partition per
+transaction and a GSI by initiator and time. The idempotency table expires records by TTL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class KeyAttribute:
+    name: str
+    type: str = "S"
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    partition_key: KeyAttribute
+    sort_key: KeyAttribute | None = None
+    projection: str = "ALL"  # ALL | KEYS_ONLY | INCLUDE
+    non_key_attributes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    construct_id: str
+    default_name: str
+    partition_key: KeyAttribute
+    sort_key: KeyAttribute | None = None
+    indexes: tuple[IndexSpec, ...] = ()
+    ttl_attribute: str | None = None
+
+    def key_attributes(self) -> list[KeyAttribute]:
+        """Every attribute used as a key by the table or one of its indexes, once each."""
+        seen: dict[str, KeyAttribute] = {}
+        keys = [self.partition_key, self.sort_key]
+        for index in self.indexes:
+            keys += [index.partition_key, index.sort_key]
+        for key in keys:
+            if key is not None:
+                seen.setdefault(key.name, key)
+        return list(seen.values())
+
+
+REFUND_ID_INDEX = "refund-id"
+PENDING_REFUNDS_INDEX = "pending-refunds"
+BY_INITIATOR_INDEX = "by-initiator"
+PENDING_BUCKET = "PENDING"
+
+LEDGER_TABLE = TableSpec(
+    construct_id="PaymentLedger",
+    default_name="PaymentLedger",
+    partition_key=KeyAttribute("pk"),
+    sort_key=KeyAttribute("sk"),
+    indexes=(
+        IndexSpec(REFUND_ID_INDEX, KeyAttribute("refund_key"), projection="KEYS_ONLY"),
+        IndexSpec(
+            PENDING_REFUNDS_INDEX,
+            KeyAttribute("pending_bucket"),
+            KeyAttribute("pending_since"),
+            projection="INCLUDE",
+            non_key_attributes=("transaction_id", "refund_id"),
+        ),
+    ),
+)
+
+AUDIT_TABLE = TableSpec(
+    construct_id="PaymentAuditTrail",
+    default_name="PaymentAuditTrail",
+    partition_key=KeyAttribute("pk"),
+    sort_key=KeyAttribute("sk"),
+    indexes=(
+        IndexSpec(BY_INITIATOR_INDEX, KeyAttribute("initiator_key"), KeyAttribute("timestamp")),
+    ),
+)
+
+IDEMPOTENCY_TABLE = TableSpec(
+    construct_id="Idempotency",
+    default_name="RefundIdempotency",
+    partition_key=KeyAttribute("id"),
+    ttl_attribute="expiration",
+)
+
+ALL_TABLES = (LEDGER_TABLE, AUDIT_TABLE, IDEMPOTENCY_TABLE)
+
+
+def create_table_request(spec: TableSpec, table_name: str) -> dict[str, Any]:
+    """The boto3 `create_table` arguments for a spec (on-demand billing)."""
+
+    def key_schema(pk: KeyAttribute, sk: KeyAttribute | None) -> list[dict[str, str]]:
+        schema = [{"AttributeName": pk.name, "KeyType": "HASH"}]
+        if sk is not None:
+            schema.append({"AttributeName": sk.name, "KeyType": "RANGE"})
+        return schema
+
+    request: dict[str, Any] = {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": key_schema(spec.partition_key, spec.sort_key),
+        "AttributeDefinitions": [
+            {"AttributeName": k.name, "AttributeType": k.type} for k in spec.key_attributes()
+        ],
+    }
+    if spec.indexes:
+        request["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index.name,
+                "KeySchema": key_schema(index.partition_key, index.sort_key),
+                "Projection": _projection(index),
+            }
+            for index in spec.indexes
+        ]
+    return request
+
+
+def _projection(index: IndexSpec) -> dict[str, Any]:
+    projection: dict[str, Any] = {"ProjectionType": index.projection}
+    if index.non_key_attributes:
+        projection["NonKeyAttributes"] = list(index.non_key_attributes)
+    return projection

@@ -1,0 +1,1 @@
+"""One-capability constructs the service stack is composed of."""

@@ -1,0 +1,365 @@
+"""The four Lambda functions, each with its own role holding only what it uses.
+
+A function is declared once as a FunctionSpec (handler, environment, table actions, keys);
+ServiceFunction turns any spec into the same shape of resources, so no function is built by
+copied code. DynamoDB permissions are data-plane only: the runtime writes with
+TransactWriteItems, which IAM authorizes per item as PutItem, UpdateItem or
+ConditionCheckItem. No role can delete or batch-write ledger entries or audit records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from refund_service.observability_names import METRICS_NAMESPACE, SERVICE_NAME
+from refund_service.settings import POWERTOOLS_VARIABLES, VARIABLES
+from refund_service.storage.schema import AUDIT_TABLE, IDEMPOTENCY_TABLE, LEDGER_TABLE, TableSpec
+from stacks.config import LAMBDA_RUNTIME, POWERTOOLS_LAYER_VERSION, ServiceConfig
+from stacks.constructs.bundling import runtime_code
+from stacks.constructs.keys import Keys
+from stacks.constructs.secrets import ProcessorSecret
+from stacks.constructs.tables import Tables
+from stacks.nag import acknowledge
+
+ARCHITECTURE = lambda_.Architecture.ARM_64
+
+
+@dataclass(frozen=True)
+class TableAccess:
+    actions: tuple[str, ...]
+    index_actions: tuple[str, ...] = ()
+
+    @property
+    def writes(self) -> bool:
+        return any(not action.endswith(("GetItem", "Query", "Scan")) for action in self.actions)
+
+
+LEDGER_READ_WRITE = TableAccess(
+    (
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",
+    ),
+    index_actions=("dynamodb:Query",),
+)
+AUDIT_APPEND = TableAccess(
+    ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"), index_actions=("dynamodb:Query",)
+)
+# Powertools idempotency deletes its own record when the function fails, so a retry runs again.
+IDEMPOTENCY_READ_WRITE = TableAccess(
+    ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+)
+# verify-all walks every transaction: the one Scan, on no request path.
+LEDGER_VERIFY = TableAccess(("dynamodb:Query", "dynamodb:Scan"))
+AUDIT_READ = TableAccess(("dynamodb:Query",))
+
+REQUEST_PATH_ACCESS = (
+    (LEDGER_TABLE, LEDGER_READ_WRITE),
+    (AUDIT_TABLE, AUDIT_APPEND),
+    (IDEMPOTENCY_TABLE, IDEMPOTENCY_READ_WRITE),
+)
+
+
+def _variables(*settings_fields: str) -> tuple[str, ...]:
+    return tuple(VARIABLES[field] for field in settings_fields) + POWERTOOLS_VARIABLES
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    construct_id: str
+    handler: str
+    description: str
+    environment: tuple[str, ...]
+    table_access: tuple[tuple[TableSpec, TableAccess], ...]
+    timeout: Duration
+    memory_mb: int = 512
+    encrypts_audit_fields: bool = False
+    reads_processor_secret: bool = False
+    scheduled: bool = False
+
+
+API = FunctionSpec(
+    construct_id="Api",
+    handler="refund_service.handlers.api.handler",
+    description="HTTP API: refunds, rollbacks, payments, ledger and audit views",
+    environment=_variables(
+        "ledger_table",
+        "audit_table",
+        "idempotency_table",
+        "audit_key_id",
+        "refund_window_days",
+        "fee_policy",
+        "processor",
+        "currency_conversion",
+        "processor_secret_arn",
+    ),
+    table_access=REQUEST_PATH_ACCESS,
+    timeout=Duration.seconds(29),  # API Gateway gives up after 30 s
+    memory_mb=1024,
+    encrypts_audit_fields=True,
+    reads_processor_secret=True,
+)
+WEBHOOKS = FunctionSpec(
+    construct_id="Webhooks",
+    handler="refund_service.handlers.webhooks.handler",
+    description="Processor webhooks: settles pending refunds",
+    environment=_variables(
+        "ledger_table", "audit_table", "idempotency_table", "processor", "processor_secret_arn"
+    ),
+    table_access=REQUEST_PATH_ACCESS,
+    timeout=Duration.seconds(29),
+    reads_processor_secret=True,
+)
+RECONCILER = FunctionSpec(
+    construct_id="Reconciler",
+    handler="refund_service.handlers.reconciler.handler",
+    description="Every 5 minutes: settles refunds pending too long by asking the processor",
+    environment=_variables(
+        "ledger_table",
+        "audit_table",
+        "idempotency_table",
+        "processor",
+        "processor_secret_arn",
+        "reconcile_after_minutes",
+        "stale_pending_hours",
+    ),
+    table_access=REQUEST_PATH_ACCESS,
+    timeout=Duration.minutes(4),  # ends before the next run starts
+    reads_processor_secret=True,
+    scheduled=True,
+)
+VERIFIER = FunctionSpec(
+    construct_id="Verifier",
+    handler="refund_service.handlers.verifier.handler",
+    description="Hourly: recomputes every ledger summary from its entries",
+    environment=_variables("ledger_table", "audit_table"),
+    table_access=((LEDGER_TABLE, LEDGER_VERIFY), (AUDIT_TABLE, AUDIT_READ)),
+    timeout=Duration.minutes(15),
+    memory_mb=1024,
+    scheduled=True,
+)
+FUNCTIONS = (API, WEBHOOKS, RECONCILER, VERIFIER)
+
+
+@dataclass(frozen=True)
+class SharedResources:
+    """What every function is built against."""
+
+    config: ServiceConfig
+    keys: Keys
+    tables: Tables
+    secret: ProcessorSecret
+    code: lambda_.Code
+    powertools: lambda_.ILayerVersion
+    environment_values: dict[str, str]
+
+
+class ServiceFunction(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, spec: FunctionSpec, shared: SharedResources
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.spec = spec
+        self._shared = shared
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"refund-service {spec.construct_id} function",
+        )
+        self.log_group = self._log_group()
+        self.dead_letter_queue = self._dead_letter_queue() if spec.scheduled else None
+        self.function = self._function()
+        self._grant_tables()
+        self._grant_keys_and_secret()
+        self._acknowledge_tracing_permissions()
+
+    def _log_group(self) -> logs.LogGroup:
+        log_group = logs.LogGroup(
+            self,
+            "Logs",
+            encryption_key=self._shared.keys.operations,
+            retention=self._shared.config.log_retention,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        log_group.grant_write(self.role)
+        return log_group
+
+    def _dead_letter_queue(self) -> sqs.Queue:
+        operations_key = self._shared.keys.operations
+        queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=operations_key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        # Lambda's own DLQ grant is sqs:SendMessage only; an encrypted queue also needs the key.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[operations_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"sqs.{Aws.REGION}.amazonaws.com"}},
+            )
+        )
+        return queue
+
+    def _function(self) -> lambda_.Function:
+        spec = self.spec
+        return lambda_.Function(
+            self,
+            "Function",
+            description=spec.description,
+            runtime=LAMBDA_RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=spec.handler,
+            code=self._shared.code,
+            layers=[self._shared.powertools],
+            environment={name: self._shared.environment_values[name] for name in spec.environment},
+            timeout=spec.timeout,
+            memory_size=spec.memory_mb,
+            tracing=lambda_.Tracing.ACTIVE,
+            role=self.role,
+            log_group=self.log_group,
+            dead_letter_queue=self.dead_letter_queue,
+        )
+
+    def _grant_tables(self) -> None:
+        writes = False
+        for table_spec, access in self.spec.table_access:
+            table = self._shared.tables.for_spec(table_spec)
+            self._allow(access.actions, [table.arn])
+            if access.index_actions and table.index_arns:
+                self._allow(access.index_actions, table.index_arns)
+            writes = writes or access.writes
+        self._grant_table_key(writes)
+
+    def _grant_table_key(self, writes: bool) -> None:
+        """DynamoDB uses the tables' key on the caller's behalf, and only DynamoDB may."""
+        actions = ["kms:Decrypt", "kms:DescribeKey"]
+        if writes:
+            actions += ["kms:Encrypt", "kms:GenerateDataKey"]
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=actions,
+                resources=[self._shared.keys.tables.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"dynamodb.{Aws.REGION}.amazonaws.com"}
+                },
+            )
+        )
+
+    def _grant_keys_and_secret(self) -> None:
+        if self.spec.encrypts_audit_fields:
+            # Seals the initiator's e-mail and address; nothing here ever decrypts them.
+            self._allow(["kms:GenerateDataKey"], [self._shared.keys.audit_fields.key_arn])
+        if self.spec.reads_processor_secret:
+            self._shared.secret.secret.grant_read(self.role)
+
+    def _allow(self, actions: tuple[str, ...] | list[str], resources: list[str]) -> None:
+        self.role.add_to_policy(iam.PolicyStatement(actions=list(actions), resources=resources))
+
+    def _acknowledge_tracing_permissions(self) -> None:
+        acknowledge(
+            self.role,
+            "IAM5[Resource::*]",
+            "Active tracing: X-Ray's PutTraceSegments and PutTelemetryRecords take no resource, "
+            "so Lambda's tracing grant has to name '*'.",
+        )
+
+
+class Functions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServiceConfig,
+        keys: Keys,
+        tables: Tables,
+        secret: ProcessorSecret,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        shared = SharedResources(
+            config=config,
+            keys=keys,
+            tables=tables,
+            secret=secret,
+            code=runtime_code(),
+            powertools=self._powertools_layer(),
+            environment_values=_environment_values(config, keys, tables, secret),
+        )
+        self.by_spec = {
+            spec.construct_id: ServiceFunction(self, spec.construct_id, spec=spec, shared=shared)
+            for spec in FUNCTIONS
+        }
+
+    @property
+    def api(self) -> lambda_.Function:
+        return self.by_spec[API.construct_id].function
+
+    @property
+    def webhooks(self) -> lambda_.Function:
+        return self.by_spec[WEBHOOKS.construct_id].function
+
+    @property
+    def reconciler(self) -> lambda_.Function:
+        return self.by_spec[RECONCILER.construct_id].function
+
+    @property
+    def verifier(self) -> lambda_.Function:
+        return self.by_spec[VERIFIER.construct_id].function
+
+    @property
+    def dead_letter_queues(self) -> dict[str, sqs.Queue]:
+        return {
+            name: built.dead_letter_queue
+            for name, built in self.by_spec.items()
+            if built.dead_letter_queue is not None
+        }
+
+    def _powertools_layer(self) -> lambda_.ILayerVersion:
+        """The AWS-published layer for exactly POWERTOOLS_LAYER_VERSION, resolved at deploy time.
+
+        AWS publishes each release's layer ARN as a public SSM parameter; CloudFormation reads it
+        when it deploys, so synth stays offline.
+        """
+        parameter = (
+            f"/aws/service/powertools/python/{ARCHITECTURE.name}/"
+            f"{LAMBDA_RUNTIME.name}/{POWERTOOLS_LAYER_VERSION}"
+        )
+        layer_arn = ssm.StringParameter.value_for_string_parameter(self, parameter)
+        return lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)
+
+
+def _environment_values(
+    config: ServiceConfig, keys: Keys, tables: Tables, secret: ProcessorSecret
+) -> dict[str, str]:
+    """Every value a function may be given, keyed by variable name; each takes its own subset."""
+    settings = {
+        "ledger_table": tables.ledger.table.table_name,
+        "audit_table": tables.audit.table.table_name,
+        "idempotency_table": tables.idempotency.table.table_name,
+        "audit_key_id": keys.audit_fields.key_arn,
+        "refund_window_days": str(config.refund_window_days),
+        "fee_policy": config.fee_policy.value,
+        "processor": config.processor,
+        "currency_conversion": "true" if config.currency_conversion else "false",
+        "processor_secret_arn": secret.secret.secret_arn,
+        "reconcile_after_minutes": str(config.reconcile_after_minutes),
+        "stale_pending_hours": str(config.stale_pending_hours),
+    }
+    values = {VARIABLES[field]: value for field, value in settings.items()}
+    values.update(zip(POWERTOOLS_VARIABLES, (SERVICE_NAME, METRICS_NAMESPACE), strict=True))
+    return values

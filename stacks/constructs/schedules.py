@@ -1,0 +1,46 @@
+"""The timers: the reconciler every 5 minutes, the ledger verifier every hour.
+
+EventBridge invokes both asynchronously; a run that still fails after Lambda's retries lands
+in the function's dead-letter queue, which has its own alarm.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+RECONCILE_EVERY = Duration.minutes(5)
+VERIFY_EVERY = Duration.hours(1)
+
+
+class Schedules(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        reconciler: lambda_.IFunction,
+        verifier: lambda_.IFunction,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.reconcile = self._every(
+            "Reconcile", RECONCILE_EVERY, reconciler, "Settle refunds pending too long"
+        )
+        self.verify = self._every(
+            "VerifyLedger", VERIFY_EVERY, verifier, "Recompute every ledger summary"
+        )
+
+    def _every(
+        self, construct_id: str, interval: Duration, function: lambda_.IFunction, what: str
+    ) -> events.Rule:
+        return events.Rule(
+            self,
+            construct_id,
+            description=what,
+            schedule=events.Schedule.rate(interval),
+            # A run that missed its slot is stale once the next one is due.
+            targets=[targets.LambdaFunction(function, max_event_age=interval, retry_attempts=2)],
+        )

@@ -1,0 +1,47 @@
+"""The processor credentials: one Secrets Manager secret, always created, KMS-encrypted.
+
+It starts as a JSON template with a generated webhook secret (enough for the simulated
+processor); for Stripe or Adyen the operator puts the vendor's keys in after the first deploy.
+CloudFormation writes the value only when it creates the secret, so redeploys never overwrite
+what the operator stored.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from stacks.nag import acknowledge
+
+GENERATED_FIELD = "webhook_secret"
+
+
+class ProcessorSecret(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, key: kms.IKey, processor: str
+    ) -> None:
+        super().__init__(scope, construct_id)
+        template = {"processor": processor, "api_key": ""}
+        self.secret = secretsmanager.Secret(
+            self,
+            "Secret",
+            description=f"refund-service processor credentials ({processor})",
+            encryption_key=key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=json.dumps(template),
+                generate_string_key=GENERATED_FIELD,
+                exclude_punctuation=True,
+                password_length=48,
+            ),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        acknowledge(
+            self.secret,
+            "SMG4",
+            "Holds processor API keys issued by Stripe or Adyen; they can only be rotated in "
+            "the vendor's dashboard, so a Secrets Manager rotation function has nothing to call.",
+        )

@@ -1,0 +1,156 @@
+"""The HTTP API: routes, scopes, authorizer, payload format, throttling and access logs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.infra.conftest import Synthesized, arn_of, ref
+
+COGNITO_PREFIX = "refund-service/"
+EXPECTED_ROUTES = {
+    "POST /refunds": "refunds:write",
+    "GET /refunds/{refund_id}": "refunds:read",
+    "POST /refunds/{refund_id}/rollback": "refunds:admin",
+    "GET /transactions/{transaction_id}/ledger": "refunds:read",
+    "GET /transactions/{transaction_id}/audit": "refunds:read",
+    "POST /transactions": "ledger:write",
+    "POST /transactions/{transaction_id}/complete": "ledger:write",
+    "POST /transactions/{transaction_id}/chargebacks": "ledger:write",
+    "GET /openapi.json": "refunds:read",
+}
+WEBHOOK_ROUTE = "POST /webhooks/{processor}"
+
+
+def _routes(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
+    return {
+        route["Properties"]["RouteKey"]: route["Properties"]
+        for route in synthesized.of_type("AWS::ApiGatewayV2::Route").values()
+    }
+
+
+def _integration_function(synthesized: Synthesized, route: dict[str, Any]) -> str:
+    integration_id = route["Target"]["Fn::Join"][1][1]["Ref"]
+    integration = synthesized.resources[integration_id]["Properties"]
+    function_arn: dict[str, list[str]] = integration["IntegrationUri"]
+    return function_arn["Fn::GetAtt"][0]
+
+
+def test_exactly_the_specified_routes(synthesized: Synthesized) -> None:
+    assert set(_routes(synthesized)) == {*EXPECTED_ROUTES, WEBHOOK_ROUTE}
+
+
+def test_api_routes_require_a_jwt_with_their_scope(synthesized: Synthesized) -> None:
+    routes = _routes(synthesized)
+    authorizer = next(iter(synthesized.of_type("AWS::ApiGatewayV2::Authorizer")))
+
+    for route_key, scope in EXPECTED_ROUTES.items():
+        route = routes[route_key]
+        assert route["AuthorizationType"] == "JWT", route_key
+        assert route["AuthorizerId"] == ref(authorizer), route_key
+        assert route["AuthorizationScopes"] == [COGNITO_PREFIX + scope], route_key
+
+
+def test_api_routes_go_to_the_api_function(synthesized: Synthesized) -> None:
+    api_function = synthesized.logical_id("Functions/Api/Function/Resource")
+    routes = _routes(synthesized)
+
+    for route_key in EXPECTED_ROUTES:
+        assert _integration_function(synthesized, routes[route_key]) == api_function
+
+
+def test_webhooks_have_no_jwt_and_go_to_the_webhooks_function(synthesized: Synthesized) -> None:
+    route = _routes(synthesized)[WEBHOOK_ROUTE]
+    webhooks = synthesized.logical_id("Functions/Webhooks/Function/Resource")
+
+    assert route["AuthorizationType"] == "NONE"
+    assert "AuthorizationScopes" not in route
+    assert _integration_function(synthesized, route) == webhooks
+
+
+def test_lambda_integrations_use_payload_format_2(synthesized: Synthesized) -> None:
+    integrations = synthesized.of_type("AWS::ApiGatewayV2::Integration").values()
+
+    assert len(integrations) == 2
+    for integration in integrations:
+        assert integration["Properties"]["IntegrationType"] == "AWS_PROXY"
+        assert integration["Properties"]["PayloadFormatVersion"] == "2.0"
+
+
+def test_authorizer_trusts_the_stack_user_pool(synthesized: Synthesized) -> None:
+    (authorizer,) = synthesized.of_type("AWS::ApiGatewayV2::Authorizer").values()
+    pool = synthesized.logical_id("Identity/UserPool/Resource")
+    configuration = authorizer["Properties"]
+
+    assert configuration["AuthorizerType"] == "JWT"
+    assert configuration["IdentitySource"] == ["$request.header.Authorization"]
+    assert ref(pool) in configuration["JwtConfiguration"]["Issuer"]["Fn::Join"][1]
+    assert len(configuration["JwtConfiguration"]["Audience"]) == 3
+
+
+def test_user_pool_resource_server_has_the_four_scopes(synthesized: Synthesized) -> None:
+    (server,) = synthesized.of_type("AWS::Cognito::UserPoolResourceServer").values()
+
+    assert server["Properties"]["Identifier"] == "refund-service"
+    assert {s["ScopeName"] for s in server["Properties"]["Scopes"]} == {
+        "refunds:write",
+        "refunds:read",
+        "refunds:admin",
+        "ledger:write",
+    }
+
+
+def test_each_client_gets_only_its_scopes_by_client_credentials(synthesized: Synthesized) -> None:
+    server = ref(synthesized.logical_id("Identity/UserPool/ResourceServer/Resource"))
+    clients = {
+        client["Metadata"]["aws:cdk:path"].split("/")[-2]: client["Properties"]
+        for client in synthesized.of_type("AWS::Cognito::UserPoolClient").values()
+    }
+
+    def scopes(client: dict[str, Any]) -> list[str]:
+        # `<resource server identifier>/<scope>`, the identifier taken from the server itself
+        joined = [scope["Fn::Join"][1] for scope in client["AllowedOAuthScopes"]]
+        assert all(parts[0] == server for parts in joined)
+        return sorted(parts[1].removeprefix("/") for parts in joined)
+
+    assert {name: scopes(client) for name, client in clients.items()} == {
+        "SupportTools": ["refunds:read", "refunds:write"],
+        "PaymentPlatform": ["ledger:write", "refunds:read"],
+        "Administrators": ["refunds:admin", "refunds:read"],
+    }
+    for client in clients.values():
+        assert client["AllowedOAuthFlows"] == ["client_credentials"]
+        assert client["GenerateSecret"] is True
+
+
+def test_user_pool_admits_no_self_sign_up(synthesized: Synthesized) -> None:
+    pool = synthesized.resources[synthesized.logical_id("Identity/UserPool/Resource")]
+
+    assert pool["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert pool["Properties"]["MfaConfiguration"] == "ON"
+
+
+def test_stage_is_throttled_and_auto_deployed(synthesized: Synthesized) -> None:
+    (stage,) = synthesized.of_type("AWS::ApiGatewayV2::Stage").values()
+    properties = stage["Properties"]
+
+    assert properties["StageName"] == "$default"
+    assert properties["AutoDeploy"] is True
+    assert properties["DefaultRouteSettings"] == {
+        "ThrottlingBurstLimit": 100,
+        "ThrottlingRateLimit": 50,
+    }
+
+
+def test_access_logs_are_json_to_an_encrypted_log_group(synthesized: Synthesized) -> None:
+    (stage,) = synthesized.of_type("AWS::ApiGatewayV2::Stage").values()
+    settings = stage["Properties"]["AccessLogSettings"]
+    log_group_id = synthesized.logical_id("HttpApi/AccessLogs/Resource")
+    log_group = synthesized.resources[log_group_id]["Properties"]
+
+    assert settings["DestinationArn"] == arn_of(log_group_id)
+    fields = json.loads(settings["Format"])
+    assert fields["requestId"] == "$context.requestId"
+    assert {"status", "routeKey", "sourceIp", "responseLatency"} <= set(fields)
+    assert log_group["KmsKeyId"] == arn_of(synthesized.logical_id("Keys/Operations/Resource"))
+    assert log_group["RetentionInDays"] == 90

@@ -1,0 +1,484 @@
+"""Webhook signatures (known keys and vectors) and event classification, Stripe and Adyen."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import pytest
+
+from refund_service.adapters.processors.webhooks import (
+    AdyenWebhooks,
+    ProcessorWebhookEvent,
+    StripeWebhooks,
+    WebhookPayloadError,
+    WebhookSignatureError,
+    adyen_signature,
+)
+from refund_service.domain.processor import ProcessorCode, ProcessorStatus, WebhookEventKind
+from tests.unit.processors.test_processors_stripe import refund_object
+
+# --- Stripe ------------------------------------------------------------------------------------
+
+SECRET = "whsec_test_secret"
+NOW = 1_700_000_000
+
+
+def stripe_event(event_type: str, obj: dict[str, Any], **data: Any) -> bytes:
+    event = {
+        "id": "evt_1NG8Du2eZvKYlo2CUI79vXWy",
+        "object": "event",
+        "api_version": "2024-10-28.acacia",
+        "created": NOW,
+        "data": {"object": obj, **data},
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": event_type,
+    }
+    return json.dumps(event).encode()
+
+
+def signed(body: bytes, secret: str = SECRET, timestamp: int = NOW) -> dict[str, str]:
+    """The header as Stripe builds it: v1 = hex HMAC-SHA256 of '<t>.<body>'."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return {"stripe-signature": f"t={timestamp},v1={mac.hexdigest()},v0=ignored"}
+
+
+def stripe_parser(*secrets: str, now: float = NOW) -> StripeWebhooks:
+    return StripeWebhooks(secrets or (SECRET,), clock=lambda: now)
+
+
+def only(events: list[Any]) -> ProcessorWebhookEvent:
+    assert len(events) == 1
+    assert isinstance(events[0], ProcessorWebhookEvent)
+    return events[0]
+
+
+def test_a_signed_succeeded_refund_settles_our_refund() -> None:
+    body = stripe_event(
+        "refund.updated", refund_object("succeeded"), previous_attributes={"status": "pending"}
+    )
+    event = only(stripe_parser().parse(signed(body), body))
+    assert event.kind is WebhookEventKind.REFUND_SUCCEEDED
+    assert (event.processor, event.event_id, event.event_type) == (
+        "stripe",
+        "evt_1NG8Du2eZvKYlo2CUI79vXWy",
+        "refund.updated",
+    )
+    assert (event.refund_id, event.transaction_id) == ("txn_1-REFUND", "txn_1")
+    assert (event.amount, event.currency) == (1000, "USD")
+    assert event.result is not None
+    assert event.result.code is ProcessorCode.APPROVED
+    assert event.result.processor_reference == "re_1Nispe2eZvKYlo2Cd31jOCgZ"
+    assert event.payment_reference == "pi_1GszsK2eZvKYlo2CfhZyoZLp"
+
+
+def test_the_header_name_is_case_insensitive() -> None:
+    body = stripe_event("refund.created", refund_object())
+    headers = {"Stripe-Signature": signed(body)["stripe-signature"]}
+    assert only(stripe_parser().parse(headers, body)).kind is WebhookEventKind.REFUND_SUCCEEDED
+
+
+def test_a_tampered_body_is_rejected() -> None:
+    body = stripe_event("refund.updated", refund_object("failed", failure_reason="declined"))
+    headers = signed(body)
+    tampered = body.replace(b'"failed"', b'"succeeded"')
+    with pytest.raises(WebhookSignatureError, match="matches"):
+        stripe_parser().parse(headers, tampered)
+
+
+def test_a_signature_with_another_secret_is_rejected() -> None:
+    body = stripe_event("refund.updated", refund_object())
+    with pytest.raises(WebhookSignatureError):
+        stripe_parser().parse(signed(body, secret="whsec_other"), body)
+
+
+@pytest.mark.parametrize("skew", [-301, 301])
+def test_a_signature_outside_five_minutes_is_rejected(skew: int) -> None:
+    body = stripe_event("refund.updated", refund_object())
+    with pytest.raises(WebhookSignatureError, match="tolerance"):
+        stripe_parser(now=NOW + skew).parse(signed(body), body)
+
+
+def test_a_signature_within_five_minutes_is_accepted() -> None:
+    body = stripe_event("refund.updated", refund_object())
+    assert stripe_parser(now=NOW + 299).parse(signed(body), body)
+
+
+def test_a_replayed_timestamp_cannot_be_moved_forward() -> None:
+    body = stripe_event("refund.updated", refund_object())
+    header = signed(body)["stripe-signature"].replace(f"t={NOW}", f"t={NOW + 600}")
+    with pytest.raises(WebhookSignatureError, match="matches"):
+        stripe_parser(now=NOW + 600).parse({"stripe-signature": header}, body)
+
+
+@pytest.mark.parametrize("header", [None, "", "v1=abc", f"t={NOW}", "t=soon,v1=abc", "garbage"])
+def test_missing_or_malformed_signature_headers_are_rejected(header: str | None) -> None:
+    body = stripe_event("refund.updated", refund_object())
+    headers = {} if header is None else {"stripe-signature": header}
+    with pytest.raises(WebhookSignatureError):
+        stripe_parser().parse(headers, body)
+
+
+def test_a_rotated_secret_still_verifies_during_rotation() -> None:
+    body = stripe_event("refund.updated", refund_object())
+    parser = stripe_parser("whsec_new", SECRET)
+    assert parser.parse(signed(body, secret=SECRET), body)
+    assert parser.parse(signed(body, secret="whsec_new"), body)
+
+
+def test_a_failed_refund_is_classified_with_its_reason() -> None:
+    refund = refund_object("failed", failure_reason="insufficient_funds")
+    body = stripe_event("refund.failed", refund)
+    event = only(stripe_parser().parse(signed(body), body))
+    assert event.kind is WebhookEventKind.REFUND_FAILED
+    assert event.result is not None
+    assert event.result.code is ProcessorCode.INSUFFICIENT_FUNDS
+    assert event.result.status is ProcessorStatus.FAILED
+    assert event.reason == "insufficient_funds"
+
+
+def test_failed_after_succeeded_is_a_late_failure() -> None:
+    refund = refund_object("failed", failure_reason="expired_or_canceled_card")
+    body = stripe_event(
+        "charge.refund.updated", refund, previous_attributes={"status": "succeeded"}
+    )
+    event = only(stripe_parser().parse(signed(body), body))
+    assert event.kind is WebhookEventKind.REFUND_FAILED
+    assert event.reason == "failed after succeeded"
+    assert event.result is not None
+    assert event.result.code is ProcessorCode.EXPIRED_OR_CANCELED_CARD
+
+
+def test_the_event_type_decides_before_the_fields() -> None:
+    # refund.failed is a failure even if the object it carries still reads otherwise
+    body = stripe_event("refund.failed", refund_object("pending"))
+    event = only(stripe_parser().parse(signed(body), body))
+    assert event.kind is WebhookEventKind.REFUND_FAILED
+    assert event.result is not None
+    assert event.result.code is ProcessorCode.UNKNOWN
+
+
+@pytest.mark.parametrize("status", ["pending", "requires_action"])
+def test_a_refund_still_in_progress_is_ignored(status: str) -> None:
+    body = stripe_event("refund.updated", refund_object(status))
+    assert only(stripe_parser().parse(signed(body), body)).kind is WebhookEventKind.IGNORED
+
+
+def test_a_canceled_refund_is_a_failure() -> None:
+    body = stripe_event("refund.updated", refund_object("canceled"))
+    assert only(stripe_parser().parse(signed(body), body)).kind is WebhookEventKind.REFUND_FAILED
+
+
+def test_a_dispute_is_a_chargeback() -> None:
+    dispute = {
+        "id": "dp_1MtJUT2eZvKYlo2CNaw2HvEv",
+        "object": "dispute",
+        "amount": 1000,
+        "balance_transactions": [],
+        "charge": "ch_1AZtxr2eZvKYlo2CJDX8whov",
+        "created": 1680651737,
+        "currency": "usd",
+        "is_charge_refundable": True,
+        "livemode": False,
+        "metadata": {},
+        "payment_intent": None,
+        "reason": "general",
+        "status": "warning_needs_response",
+    }
+    body = stripe_event("charge.dispute.created", dispute)
+    event = only(stripe_parser().parse(signed(body), body))
+    assert event.kind is WebhookEventKind.CHARGEBACK
+    assert (event.amount, event.currency, event.reason) == (1000, "USD", "general")
+    assert event.payment_reference == "ch_1AZtxr2eZvKYlo2CJDX8whov"
+    assert event.dispute_reference == "dp_1MtJUT2eZvKYlo2CNaw2HvEv"
+    assert event.refund_id is None
+
+
+@pytest.mark.parametrize("event_type", ["charge.refunded", "charge.dispute.closed", "payout.paid"])
+def test_other_event_types_are_ignored(event_type: str) -> None:
+    body = stripe_event(event_type, {"id": "x", "object": "charge"})
+    event = only(stripe_parser().parse(signed(body), body))
+    assert (event.kind, event.event_type) == (WebhookEventKind.IGNORED, event_type)
+
+
+def test_a_redelivered_event_keeps_its_id() -> None:
+    body = stripe_event("refund.updated", refund_object())
+    first = only(stripe_parser().parse(signed(body, timestamp=NOW), body))
+    again = only(stripe_parser(now=NOW + 3600).parse(signed(body, timestamp=NOW + 3600), body))
+    assert first.event_id == again.event_id
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[1]",
+        b'{"id": "evt_1"}',
+        b'{"id": "evt_1", "type": "refund.updated", "data": {}}',
+    ],
+)
+def test_a_signed_but_unreadable_body_is_a_payload_error(body: bytes) -> None:
+    with pytest.raises(WebhookPayloadError):
+        stripe_parser().parse(signed(body), body)
+
+
+def test_a_stripe_parser_needs_a_secret() -> None:
+    with pytest.raises(ValueError):
+        StripeWebhooks(())
+
+
+# --- Adyen -------------------------------------------------------------------------------------
+
+# Adyen's published test vector (Adyen's Python library, test/UtilTest.py): key, item, signature.
+ADYEN_VECTOR_KEY = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
+ADYEN_VECTOR_ITEM = {
+    "pspReference": "7914073381342284",
+    "merchantReference": "TestPayment-1407325143704",
+    "merchantAccountCode": "TestMerchant",
+    "amount": {"currency": "EUR", "value": 1130},
+    "eventCode": "AUTHORISATION",
+    "success": "true",
+    "eventDate": "2019-05-06T17:15:34.121+02:00",
+    "operations": ["CANCEL", "CAPTURE", "REFUND"],
+    "paymentMethod": "visa",
+}
+ADYEN_VECTOR_SIGNATURE = "coqCmt/IZ4E3CzPvMY8zTjQVL5hYJUiBRg8UU+iCWo0="
+# Adyen's vectors for special characters in merchantReference (same library, test/mocks/util).
+ESCAPING_KEY = "74F490DD33F7327BAECC88B2947C011FC02D014A473AAA33A8EC93E4DC069174"
+ESCAPING_VECTORS = [
+    ("T7FD4VM4D3RZNN82", "\\\\slashes are fun", "nIgT81gaB5oJpn2jPXupDq68iRo2wUlBsuYjtYfwKqo="),
+    ("M8NB66SBZSGLNK82", ":slashes are fun", "2EQYm7YJpKO4EtHSPu55SQTyWf8dkW5u2nD1tJFpViA="),
+    ("X3GWNS6KJ8NKGK82", "//slashes are fun", "9Z0xdpG9Xi3zcmXv14t/BvMBut77O/Xq9D4CQXSDUi4="),
+]
+HMAC_KEY = "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"
+
+
+def documented_signature(item: dict[str, Any], hex_key: str) -> str:
+    """Adyen's rule, written out independently: eight fields joined by ':', empty if absent."""
+    amount = item.get("amount", {})
+    values = [
+        item.get("pspReference"),
+        item.get("originalReference"),
+        item.get("merchantAccountCode"),
+        item.get("merchantReference"),
+        amount.get("value"),
+        amount.get("currency"),
+        item.get("eventCode"),
+        item.get("success"),
+    ]
+    signing = ":".join("" if v is None else str(v) for v in values)
+    mac = hmac.new(bytes.fromhex(hex_key), signing.encode("utf-8"), hashlib.sha256)
+    return base64.b64encode(mac.digest()).decode()
+
+
+def adyen_item(event_code: str = "REFUND", success: str = "true", **fields: Any) -> dict[str, Any]:
+    return {
+        "additionalData": {},
+        "amount": {"currency": "EUR", "value": 1000},
+        "eventCode": event_code,
+        "eventDate": "2024-01-01T01:00:00+01:00",
+        "merchantAccountCode": "TestMerchant",
+        "merchantReference": "txn_1-REFUND",
+        "originalReference": "993617895204576J",
+        "paymentMethod": "visa",
+        "pspReference": "X6V9CT8PHJ7BC7X2",
+        "reason": "",
+        "success": success,
+        **fields,
+    }
+
+
+def notification(*items: dict[str, Any], key: str = HMAC_KEY) -> bytes:
+    wrapped = []
+    for item in items:
+        signed_item = copy.deepcopy(item)
+        signed_item["additionalData"]["hmacSignature"] = documented_signature(item, key)
+        wrapped.append({"NotificationRequestItem": signed_item})
+    return json.dumps({"live": "false", "notificationItems": wrapped}).encode()
+
+
+def adyen_events(body: bytes, *keys: str) -> list[ProcessorWebhookEvent]:
+    events = AdyenWebhooks(keys or (HMAC_KEY,)).parse({}, body)
+    assert all(isinstance(e, ProcessorWebhookEvent) for e in events)
+    return [e for e in events if isinstance(e, ProcessorWebhookEvent)]
+
+
+def test_adyen_signature_matches_adyens_published_vector() -> None:
+    assert adyen_signature(ADYEN_VECTOR_ITEM, ADYEN_VECTOR_KEY) == ADYEN_VECTOR_SIGNATURE
+
+
+def test_adyens_published_notification_verifies_and_is_ignored() -> None:
+    item = {**ADYEN_VECTOR_ITEM, "additionalData": {"hmacSignature": ADYEN_VECTOR_SIGNATURE}}
+    body = json.dumps({"live": "false", "notificationItems": [{"NotificationRequestItem": item}]})
+    (event,) = adyen_events(body.encode(), ADYEN_VECTOR_KEY)
+    assert (event.kind, event.event_type) == (WebhookEventKind.IGNORED, "AUTHORISATION")
+
+
+@pytest.mark.parametrize(("psp", "reference", "expected"), ESCAPING_VECTORS)
+def test_colons_and_backslashes_are_signed_unescaped(
+    psp: str, reference: str, expected: str
+) -> None:
+    item = {
+        "pspReference": psp,
+        "merchantAccountCode": "AntoniStroinski",
+        "merchantReference": reference,
+        "amount": {"currency": "EUR", "value": 1000},
+        "eventCode": "AUTHORISATION",
+        "success": "true",
+    }
+    assert adyen_signature(item, ESCAPING_KEY) == expected
+
+
+def test_a_successful_refund_notification() -> None:
+    (event,) = adyen_events(notification(adyen_item("REFUND", "true")))
+    assert event.kind is WebhookEventKind.REFUND_SUCCEEDED
+    assert (event.processor, event.event_type) == ("adyen", "REFUND")
+    assert (event.refund_id, event.transaction_id) == ("txn_1-REFUND", "txn_1")
+    assert (event.amount, event.currency) == (1000, "EUR")
+    assert event.payment_reference == "993617895204576J"
+    assert event.result is not None
+    assert (event.result.code, event.result.processor_reference) == (
+        ProcessorCode.APPROVED,
+        "X6V9CT8PHJ7BC7X2",
+    )
+
+
+def test_a_refused_refund_notification_is_a_failure_with_its_reason() -> None:
+    item = adyen_item("REFUND", "false", reason="Insufficient balance on payment")
+    (event,) = adyen_events(notification(item))
+    assert event.kind is WebhookEventKind.REFUND_FAILED
+    assert event.result is not None
+    assert event.result.code is ProcessorCode.DECLINED
+    assert event.result.processor_message == "Insufficient balance on payment"
+
+
+def test_refund_failed_after_acceptance_is_a_failure() -> None:
+    (event,) = adyen_events(notification(adyen_item("REFUND_FAILED")))
+    assert event.kind is WebhookEventKind.REFUND_FAILED
+    assert event.result is not None
+    assert event.result.processor_code == "REFUND_FAILED"
+
+
+def test_refunded_reversed_is_a_reversal() -> None:
+    (event,) = adyen_events(notification(adyen_item("REFUNDED_REVERSED")))
+    assert event.kind is WebhookEventKind.REFUND_REVERSED
+    assert event.refund_id == "txn_1-REFUND"
+
+
+@pytest.mark.parametrize(
+    "event_code",
+    ["NOTIFICATION_OF_CHARGEBACK", "CHARGEBACK", "SECOND_CHARGEBACK", "PREARBITRATION_LOST"],
+)
+def test_dispute_stages_are_chargebacks(event_code: str) -> None:
+    item = adyen_item(
+        event_code,
+        merchantReference="order-77",
+        pspReference="DISPUTE00000001",
+        reason="Fraudulent transaction",
+    )
+    (event,) = adyen_events(notification(item))
+    assert event.kind is WebhookEventKind.CHARGEBACK
+    assert event.payment_reference == "993617895204576J"
+    assert event.dispute_reference == "DISPUTE00000001"
+    assert event.refund_id is None
+    assert event.reason == "Fraudulent transaction"
+
+
+@pytest.mark.parametrize(
+    "event_code",
+    [
+        "AUTHORISATION",
+        "CAPTURE",
+        "CHARGEBACK_REVERSED",
+        "PREARBITRATION_WON",
+        "REQUEST_FOR_INFORMATION",
+        "NOTIFICATION_OF_FRAUD",
+        "CANCEL_OR_REFUND",
+    ],
+)
+def test_other_event_codes_are_ignored(event_code: str) -> None:
+    (event,) = adyen_events(notification(adyen_item(event_code)))
+    assert event.kind is WebhookEventKind.IGNORED
+
+
+def test_amounts_come_back_in_iso_units() -> None:
+    item = adyen_item(amount={"currency": "IDR", "value": 15000})
+    (event,) = adyen_events(notification(item))
+    assert (event.amount, event.currency) == (1500000, "IDR")
+
+
+def test_event_ids_are_stable_and_tell_outcomes_apart() -> None:
+    (accepted,) = adyen_events(notification(adyen_item("REFUND", "true")))
+    (again,) = adyen_events(notification(adyen_item("REFUND", "true")))
+    (refused,) = adyen_events(notification(adyen_item("REFUND", "false")))
+    assert accepted.event_id == again.event_id == "REFUND:X6V9CT8PHJ7BC7X2:true"
+    assert refused.event_id != accepted.event_id
+
+
+def test_every_item_of_a_batch_is_classified() -> None:
+    body = notification(adyen_item("REFUND"), adyen_item("CHARGEBACK", pspReference="D2"))
+    kinds = [e.kind for e in adyen_events(body)]
+    assert kinds == [WebhookEventKind.REFUND_SUCCEEDED, WebhookEventKind.CHARGEBACK]
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda i: i["amount"].update(value=100000),
+        lambda i: i.update(success="true" if i["success"] == "false" else "false"),
+        lambda i: i.update(merchantReference="txn_2-REFUND"),
+        lambda i: i.update(eventCode="REFUND_FAILED"),
+    ],
+)
+def test_a_tampered_item_is_rejected(tamper: Any) -> None:
+    document = json.loads(notification(adyen_item()))
+    tamper(document["notificationItems"][0]["NotificationRequestItem"])
+    with pytest.raises(WebhookSignatureError):
+        AdyenWebhooks((HMAC_KEY,)).parse({}, json.dumps(document).encode())
+
+
+def test_one_bad_item_rejects_the_whole_batch() -> None:
+    good = json.loads(notification(adyen_item()))["notificationItems"][0]
+    bad = json.loads(notification(adyen_item(pspReference="P2"), key="AB" * 32))
+    document = {"live": "false", "notificationItems": [good, *bad["notificationItems"]]}
+    with pytest.raises(WebhookSignatureError):
+        AdyenWebhooks((HMAC_KEY,)).parse({}, json.dumps(document).encode())
+
+
+def test_an_item_without_signature_is_rejected() -> None:
+    item = adyen_item()
+    body = json.dumps({"live": "false", "notificationItems": [{"NotificationRequestItem": item}]})
+    with pytest.raises(WebhookSignatureError, match="no hmacSignature"):
+        AdyenWebhooks((HMAC_KEY,)).parse({}, body.encode())
+
+
+def test_the_previous_hmac_key_still_verifies_during_rotation() -> None:
+    new_key = "FEDCBA9876543210" * 4
+    assert adyen_events(notification(adyen_item(), key=HMAC_KEY), new_key, HMAC_KEY)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"nope", b"{}", b'{"notificationItems": []}', b'{"notificationItems": [{"x": 1}]}'],
+)
+def test_unreadable_notifications_are_payload_errors(body: bytes) -> None:
+    with pytest.raises(WebhookPayloadError):
+        AdyenWebhooks((HMAC_KEY,)).parse({}, body)
+
+
+def test_a_signed_item_without_event_fields_is_a_payload_error() -> None:
+    body = notification(adyen_item(success="maybe"))
+    with pytest.raises(WebhookPayloadError):
+        AdyenWebhooks((HMAC_KEY,)).parse({}, body)
+
+
+@pytest.mark.parametrize("keys", [(), ("not-hex",)])
+def test_an_adyen_parser_needs_hex_keys(keys: tuple[str, ...]) -> None:
+    with pytest.raises(ValueError):
+        AdyenWebhooks(keys)
