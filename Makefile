@@ -9,7 +9,16 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: install test lint typecheck unit synth deploy bench clean
+.PHONY: help install test lint typecheck unit synth deploy run token reset demo bench clean
+
+help:
+	@echo "make run      start the whole service locally on http://127.0.0.1:$${PORT:-8000}"
+	@echo "make test     lint, type-check and run every test (what CI runs)"
+	@echo "make token    print a local token (SCOPES=\"refunds:read ...\" to narrow it)"
+	@echo "make demo     a narrated walk through the running local stack"
+	@echo "make reset    wipe local data"
+	@echo "make synth    synthesize the CloudFormation template offline"
+	@echo "make bench    benchmarks, printed as a table and written to docs/performance.md"
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -41,8 +50,24 @@ synth: install
 deploy: install
 	node_modules/.bin/cdk deploy --no-notices --all
 
+run: install
+	$(BIN)/python -m local run
+
+token: $(STAMP)
+	@$(BIN)/python -m local token $(if $(SCOPES),--scopes "$(SCOPES)")
+
+reset: $(STAMP)
+	$(BIN)/python -m local reset
+
+demo: $(STAMP)
+	$(BIN)/python -m local demo
+
 bench: install
 	$(BIN)/python -m tests.bench
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: openapi
+openapi: $(STAMP)
+	PYTHONPATH=runtime $(BIN)/python -m refund_service.api.openapi_document docs/openapi.json

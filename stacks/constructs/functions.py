@@ -236,14 +236,12 @@ class ServiceFunction(Construct):
         )
 
     def _grant_tables(self) -> None:
-        writes = False
         for table_spec, access in self.spec.table_access:
             table = self._shared.tables.for_spec(table_spec)
             self._allow(access.actions, [table.arn])
             if access.index_actions and table.index_arns:
                 self._allow(access.index_actions, table.index_arns)
-            writes = writes or access.writes
-        self._grant_table_key(writes)
+        self._grant_table_key(writes=any(access.writes for _, access in self.spec.table_access))
 
     def _grant_table_key(self, writes: bool) -> None:
         """DynamoDB uses the tables' key on the caller's behalf, and only DynamoDB may."""

@@ -1,7 +1,8 @@
 """The HTTP API (API Gateway v2): routes with their scopes, throttling, JSON access logs.
 
-Every route but the processor webhook requires a JWT with the route's scope. Webhooks carry
-no token: each processor signs its calls, and the webhooks function checks the signature.
+Every route requires a JWT with the route's scope except two: the OpenAPI document, and the
+processor webhooks, which carry no token because each processor signs its calls and the
+webhooks function checks the signature.
 """
 
 from __future__ import annotations
@@ -19,36 +20,48 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from refund_service.api.auth import ROUTE_SCOPES
 from stacks.config import ServiceConfig
 from stacks.constructs.identity import Identity
 from stacks.nag import acknowledge
 
-GET = apigwv2.HttpMethod.GET
-POST = apigwv2.HttpMethod.POST
-
 
 @dataclass(frozen=True)
 class ApiRoute:
-    method: apigwv2.HttpMethod
+    method: str
     path: str
-    scope: str | None  # None: no bearer token (the request is signed by the processor)
+    scope: str | None  # None: no bearer token, for the reason given
     target: str = "api"
+    why_public: str = ""
 
 
-ROUTES = (
-    ApiRoute(POST, "/refunds", "refunds:write"),
-    ApiRoute(GET, "/refunds/{refund_id}", "refunds:read"),
-    ApiRoute(POST, "/refunds/{refund_id}/rollback", "refunds:admin"),
-    ApiRoute(GET, "/transactions/{transaction_id}/ledger", "refunds:read"),
-    ApiRoute(GET, "/transactions/{transaction_id}/audit", "refunds:read"),
-    ApiRoute(POST, "/transactions", "ledger:write"),
-    ApiRoute(POST, "/transactions/{transaction_id}/complete", "ledger:write"),
-    ApiRoute(POST, "/transactions/{transaction_id}/chargebacks", "ledger:write"),
-    # Read-scoped rather than public: an unauthenticated route is one more way to run up
-    # invocations, and the callers that want the contract hold tokens anyway.
-    ApiRoute(GET, "/openapi.json", "refunds:read"),
-    ApiRoute(POST, "/webhooks/{processor}", None, target="webhooks"),
+# The scoped routes are the runtime's own table, so API Gateway and the handler's check (and
+# the local server) cannot disagree about a route or its scope.
+SCOPED_ROUTES = tuple(
+    ApiRoute(method, path, scope) for (method, path), scope in ROUTE_SCOPES.items()
 )
+PUBLIC_ROUTES = tuple(
+    route
+    for route in (
+        ApiRoute(
+            "GET",
+            "/openapi.json",
+            None,
+            why_public="The OpenAPI document describes the contract and holds no data; tools "
+            "read it before they hold a token, and stage throttling bounds its invocations.",
+        ),
+        ApiRoute(
+            "POST",
+            "/webhooks/{processor}",
+            None,
+            target="webhooks",
+            why_public="Processor webhooks carry no bearer token; every call is signed by the "
+            "processor and the webhooks function rejects any bad or missing signature.",
+        ),
+    )
+    if (route.method, route.path) not in ROUTE_SCOPES
+)
+ROUTES = SCOPED_ROUTES + PUBLIC_ROUTES
 
 ACCESS_LOG_FIELDS = {
     "requestId": "$context.requestId",
@@ -141,24 +154,20 @@ class HttpApi(Construct):
     def _add_route(
         self, route: ApiRoute, integration: apigwv2.HttpRouteIntegration, identity: Identity
     ) -> None:
+        methods = [apigwv2.HttpMethod[route.method]]
         if route.scope is None:
             added = self.api.add_routes(
                 path=route.path,
-                methods=[route.method],
+                methods=methods,
                 integration=integration,
                 authorizer=apigwv2.HttpNoneAuthorizer(),
             )
             for http_route in added:
-                acknowledge(
-                    http_route,
-                    "APIG4",
-                    "Processor webhooks carry no bearer token; every call is signed by the "
-                    "processor and the webhooks function rejects any bad or missing signature.",
-                )
+                acknowledge(http_route, "APIG4", route.why_public)
             return
         self.api.add_routes(
             path=route.path,
-            methods=[route.method],
+            methods=methods,
             integration=integration,
             authorizer=identity.authorizer,
             authorization_scopes=[identity.scope(route.scope)],

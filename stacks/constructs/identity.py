@@ -15,11 +15,11 @@ from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
+from refund_service.api.auth import RESOURCE_SERVER_ID
 from stacks.config import ServiceConfig
 from stacks.nag import acknowledge
 
 SCOPES = ("refunds:write", "refunds:read", "refunds:admin", "ledger:write")
-RESOURCE_SERVER_ID = "refund-service"
 # One client per kind of caller, each with only the scopes it needs.
 CLIENT_SCOPES = {
     "SupportTools": ("refunds:write", "refunds:read"),

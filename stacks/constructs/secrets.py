@@ -1,7 +1,7 @@
 """The processor credentials: one Secrets Manager secret, always created, KMS-encrypted.
 
-It starts as a JSON template with a generated webhook secret (enough for the simulated
-processor); for Stripe or Adyen the operator puts the vendor's keys in after the first deploy.
+It starts as a JSON template naming the keys the configured processor needs, empty; for Stripe
+or Adyen the operator puts the vendor's keys in after the first deploy.
 CloudFormation writes the value only when it creates the secret, so redeploys never overwrite
 what the operator stored.
 """
@@ -15,9 +15,12 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from refund_service.adapters.processors.credentials import REQUIRED_SECRET_KEYS
 from stacks.nag import acknowledge
 
-GENERATED_FIELD = "webhook_secret"
+# Secrets Manager creates the secret with one generated value so that no value is in the
+# template; the service reads only the vendor keys.
+GENERATED_FIELD = "generated_at_creation"
 
 
 class ProcessorSecret(Construct):
@@ -25,7 +28,7 @@ class ProcessorSecret(Construct):
         self, scope: Construct, construct_id: str, *, key: kms.IKey, processor: str
     ) -> None:
         super().__init__(scope, construct_id)
-        template = {"processor": processor, "api_key": ""}
+        template = {"processor": processor, **dict.fromkeys(REQUIRED_SECRET_KEYS[processor], "")}
         self.secret = secretsmanager.Secret(
             self,
             "Secret",

@@ -137,7 +137,7 @@ def test_processor_secret_is_a_json_template_given_by_arn(synthesized: Synthesiz
     secret_id = synthesized.logical_id("ProcessorSecret/Secret/Resource")
     generate = synthesized.resources[secret_id]["Properties"]["GenerateSecretString"]
 
-    assert json.loads(generate["SecretStringTemplate"]) == {"processor": "simulated", "api_key": ""}
+    assert json.loads(generate["SecretStringTemplate"]) == {"processor": "simulated"}
     assert generate["GenerateStringKey"] == GENERATED_FIELD
     for spec in FUNCTIONS:
         variables = function_of(synthesized, spec)["Properties"]["Environment"]["Variables"]

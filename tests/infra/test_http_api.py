@@ -17,9 +17,9 @@ EXPECTED_ROUTES = {
     "POST /transactions": "ledger:write",
     "POST /transactions/{transaction_id}/complete": "ledger:write",
     "POST /transactions/{transaction_id}/chargebacks": "ledger:write",
-    "GET /openapi.json": "refunds:read",
 }
 WEBHOOK_ROUTE = "POST /webhooks/{processor}"
+OPENAPI_ROUTE = "GET /openapi.json"
 
 
 def _routes(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
@@ -37,7 +37,7 @@ def _integration_function(synthesized: Synthesized, route: dict[str, Any]) -> st
 
 
 def test_exactly_the_specified_routes(synthesized: Synthesized) -> None:
-    assert set(_routes(synthesized)) == {*EXPECTED_ROUTES, WEBHOOK_ROUTE}
+    assert set(_routes(synthesized)) == {*EXPECTED_ROUTES, WEBHOOK_ROUTE, OPENAPI_ROUTE}
 
 
 def test_api_routes_require_a_jwt_with_their_scope(synthesized: Synthesized) -> None:
@@ -66,6 +66,16 @@ def test_webhooks_have_no_jwt_and_go_to_the_webhooks_function(synthesized: Synth
     assert route["AuthorizationType"] == "NONE"
     assert "AuthorizationScopes" not in route
     assert _integration_function(synthesized, route) == webhooks
+
+
+def test_openapi_document_is_public_and_served_by_the_api_function(
+    synthesized: Synthesized,
+) -> None:
+    route = _routes(synthesized)[OPENAPI_ROUTE]
+    api_function = synthesized.logical_id("Functions/Api/Function/Resource")
+
+    assert route["AuthorizationType"] == "NONE"
+    assert _integration_function(synthesized, route) == api_function
 
 
 def test_lambda_integrations_use_payload_format_2(synthesized: Synthesized) -> None:

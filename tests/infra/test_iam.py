@@ -84,7 +84,7 @@ def _label(resource: Any, labels: dict[str, str]) -> str:
         return "*"
     join = resource.get("Fn::Join") if isinstance(resource, dict) else None
     if join and len(join[1]) == 2 and str(join[1][1]).startswith("/index/"):
-        return labels[json.dumps(join[1][0])] + join[1][1]
+        return labels[json.dumps(join[1][0])] + str(join[1][1])
     return labels.get(json.dumps(resource), json.dumps(resource))
 
 

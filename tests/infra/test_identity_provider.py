@@ -73,12 +73,15 @@ def test_no_user_pool_is_created(template: Template) -> None:
     template.resource_count_is("AWS::Cognito::UserPoolClient", 0)
 
 
-def test_webhooks_still_carry_no_token(template: Template) -> None:
+def test_webhooks_carry_no_token_and_reads_need_the_read_scope(template: Template) -> None:
     template.has_resource_properties(
         "AWS::ApiGatewayV2::Route",
         {"RouteKey": "POST /webhooks/{processor}", "AuthorizationType": "NONE"},
     )
     template.has_resource_properties(
         "AWS::ApiGatewayV2::Route",
-        {"RouteKey": "GET /openapi.json", "AuthorizationScopes": Match.exact(["refunds:read"])},
+        {
+            "RouteKey": "GET /refunds/{refund_id}",
+            "AuthorizationScopes": Match.exact(["refunds:read"]),
+        },
     )

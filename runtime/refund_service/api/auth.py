@@ -23,6 +23,8 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("POST", "/transactions/{transaction_id}/chargebacks"): "ledger:write",
 }
 ALL_SCOPES = sorted(set(ROUTE_SCOPES.values()))
+# Cognito names scopes `<resource server>/<scope>`; the stack's user pool uses this identifier.
+RESOURCE_SERVER_ID = "refund-service"
 
 _ROUTES = [
     (method, re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", template) + "$"), template, scope)
@@ -64,10 +66,10 @@ class Principal:
 
 def _scopes(claims: dict[str, Any]) -> frozenset[str]:
     raw = claims.get("scope", claims.get("scp", ""))
-    if isinstance(raw, list):
-        return frozenset(str(s) for s in raw)
     # API Gateway passes list claims as a string like "[a b]"
-    return frozenset(s for s in re.split(r"[\s,\[\]]+", str(raw)) if s)
+    names = [str(s) for s in raw] if isinstance(raw, list) else re.split(r"[\s,\[\]]+", str(raw))
+    prefix = f"{RESOURCE_SERVER_ID}/"
+    return frozenset(name.removeprefix(prefix) for name in names if name)
 
 
 def principal_from_event(event: dict[str, Any]) -> Principal | None:

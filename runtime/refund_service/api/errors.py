@@ -32,11 +32,11 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 }
 
 # Refusals that depend only on the request and the ledger: stored and replayed under the same
-# idempotency key. Anything else (unavailable, contention, bugs) lets a retry run again.
+# idempotency key. Anything else (unavailable, contention, bugs, and a payment still pending,
+# which the caller is told to retry later) lets a retry run again.
 REPLAYABLE = frozenset(
     {
         ErrorCode.TRANSACTION_NOT_FOUND,
-        ErrorCode.TRANSACTION_PENDING,
         ErrorCode.TRANSACTION_NOT_REFUNDABLE,
         ErrorCode.CHARGEBACK_CONFLICT,
         ErrorCode.ALREADY_REFUNDED,

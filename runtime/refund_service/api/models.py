@@ -82,6 +82,7 @@ class PaymentRequest(Strict):
     settlement_currency: CurrencyCode | None = None
     fx_rate: Annotated[StrictStr, Field(pattern=r"^\d{1,12}(\.\d{1,12})?$")] | None = None
     customer_reference: Annotated[StrictStr, Field(max_length=128)] | None = None
+    processor_reference: Identifier | None = None
 
 
 class ChargebackRequest(Strict):

@@ -7,7 +7,7 @@ only way entries are made, so an unbalanced journal can never be written.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from refund_service.domain.errors import UnbalancedJournalError
@@ -158,7 +158,7 @@ class PaymentTerms:
     fee_amount: int = 0
     settlement_currency: str | None = None
     fx_rate: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    reference: str | None = None  # the processor's payment id
 
 
 def payment_entry(ctx: EntryContext, terms: PaymentTerms, *, capture: bool = False) -> Entry:
@@ -196,6 +196,7 @@ def payment_entry(ctx: EntryContext, terms: PaymentTerms, *, capture: bool = Fal
         fee_amount=terms.fee_amount,
         payment_status=terms.status,
         captured_at=terms.captured_at,
+        reference=terms.reference,
         settlement_currency=terms.settlement_currency,
         fx=fx,
     )

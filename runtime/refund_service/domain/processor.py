@@ -61,6 +61,20 @@ RETRYABLE_CODES = frozenset(
 )
 
 
+# Answers that say the call itself went wrong, not what the processor decided: the processor
+# failure rate counts these.
+CALL_FAILURES = frozenset(
+    {
+        ProcessorCode.PROCESSOR_UNAVAILABLE,
+        ProcessorCode.TIMEOUT,
+        ProcessorCode.RATE_LIMITED,
+        ProcessorCode.AUTHENTICATION_ERROR,
+        ProcessorCode.INVALID_REQUEST,
+        ProcessorCode.UNKNOWN,
+    }
+)
+
+
 @dataclass(frozen=True)
 class ProcessorResult:
     status: ProcessorStatus
@@ -174,3 +188,5 @@ class WebhookEvent:
     currency: str | None = None
     result: ProcessorResult | None = None
     reason: str | None = None
+    payment_reference: str | None = None  # the processor's payment id (pi_/ch_, pspReference)
+    dispute_reference: str | None = None  # shared by every event of one dispute

@@ -44,3 +44,4 @@ class Refund:
     conversion: FxQuote | None = None
     pending_since: str | None = None
     idempotency_key: str | None = None  # a digest of the caller's key, never the key itself
+    payment_reference: str | None = None  # the processor's id of the refunded payment

@@ -38,6 +38,7 @@ class PaymentCommand:
     settlement_currency: str | None = None
     fx_rate: str | None = None
     customer_reference: str | None = None
+    processor_reference: str | None = None  # the processor's payment id, if not the same
 
     def request_digest(self) -> str:
         return digest(
@@ -110,6 +111,7 @@ def record_payment(services: Services, cmd: PaymentCommand, caller: Caller) -> T
             cmd.fee_amount,
             cmd.settlement_currency,
             _normal_rate(cmd.fx_rate),
+            cmd.processor_reference,
         )
         _book_payment(builder, cmd, terms)
         builder.audit(
@@ -177,6 +179,7 @@ def complete_payment(services: Services, transaction_id: str, caller: Caller) ->
             now,
             settlement_currency=summary.settlement_currency,
             fx_rate=summary.fx_rate,
+            reference=payment_reference(state),
         )
         builder.add_entry(lambda ctx: payment_entry(ctx, terms, capture=True))
         fee = _announced_fee(state)
@@ -192,6 +195,12 @@ def complete_payment(services: Services, transaction_id: str, caller: Caller) ->
         return services.store.load(transaction_id)
 
     return with_retries(services, attempt)
+
+
+def payment_reference(state: TransactionState) -> str:
+    """What the processor calls this payment: its own id if recorded, else ours."""
+    first = next((e for e in state.entries if e.type is EntryType.PAYMENT), None)
+    return (first.reference if first else None) or state.summary.transaction_id
 
 
 def _announced_fee(state: TransactionState) -> int:

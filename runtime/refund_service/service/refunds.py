@@ -16,6 +16,7 @@ from refund_service.domain.fx import convert
 from refund_service.domain.ids import refund_id as make_refund_id
 from refund_service.domain.ledger import FxQuote, RefundAmounts, refund_pending_entry
 from refund_service.domain.processor import (
+    CALL_FAILURES,
     ProcessorCode,
     ProcessorRefundRequest,
     ProcessorResult,
@@ -28,6 +29,7 @@ from refund_service.domain.refund import Refund, RefundReason, RefundStatus
 from refund_service.domain.summary import Summary
 from refund_service.service.changes import ChangeBuilder
 from refund_service.service.context import Caller, Services, timestamp, with_retries
+from refund_service.service.payments import payment_reference
 from refund_service.service.ports import TransactionState, after
 from refund_service.service.settlement import settle
 
@@ -195,6 +197,7 @@ def _reserve_in(
         conversion=quote,
         pending_since=builder.now,
         idempotency_key=cmd.idempotency_key,
+        payment_reference=payment_reference(builder.state),
     )
     builder.put_refund(refund)
     return refund
@@ -207,7 +210,7 @@ def processor_request(refund: Refund) -> ProcessorRefundRequest:
         amount=refund.amount,
         currency=refund.currency,
         reason=refund.reason,
-        payment_reference=refund.transaction_id,
+        payment_reference=refund.payment_reference or refund.transaction_id,
         metadata=refund.metadata,
     )
 
@@ -226,6 +229,8 @@ def ask_processor(services: Services, refund: Refund) -> ProcessorResult:
         services.metrics.measure(
             names.PROCESSOR_LATENCY, (time.perf_counter() - started) * 1000, "Milliseconds"
         )
+    if result.code in CALL_FAILURES:
+        services.metrics.count(names.PROCESSOR_FAILURES)
     return result
 
 

@@ -146,7 +146,6 @@ def _count_outcome(services: Services, refund: Refund, result: ProcessorResult) 
         services.metrics.count(names.REFUND_AMOUNT, refund.amount)
     elif refund.status is RefundStatus.FAILED:
         services.metrics.count(names.REFUNDS_FAILED, code=result.code.value)
-        services.metrics.count(names.PROCESSOR_FAILURES)
     else:
         services.metrics.count(names.REFUNDS_PENDING)
 

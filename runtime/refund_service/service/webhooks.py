@@ -117,10 +117,10 @@ def _refund_event(services: Services, event: WebhookEvent) -> WebhookOutcome:
 def _chargeback_event(services: Services, event: WebhookEvent) -> WebhookOutcome:
     # Our transaction id is the processor's payment id (it is what we send as the payment
     # reference), so a dispute names the payment either way.
-    transaction_id = event.transaction_id or getattr(event, "payment_reference", None)
+    transaction_id = event.transaction_id or event.payment_reference
     if not transaction_id:
         return WebhookOutcome.IGNORED
-    reference = getattr(event, "dispute_reference", None) or event.event_id
+    reference = event.dispute_reference or event.event_id
     try:
         record_chargeback(
             services,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -162,3 +165,27 @@ def test_long_refund_ids_become_stable_bounded_keys() -> None:
     assert key == bounded_key(long_id, 64)
     assert key != bounded_key("u" + long_id[1:], 64)
     assert bounded_key("txn_1-REFUND", 64) == "txn_1-REFUND"
+
+
+def test_a_failed_tls_handshake_means_nothing_was_sent(
+    stub: StubProcessor, slept: list[float]
+) -> None:
+    # Given a server that does not speak TLS: the handshake inside connect() fails
+    client = transport(stub.url.replace("http://", "https://"), slept)
+    with pytest.raises(ProcessorUnavailableError, match="connect failed"):
+        client.request("POST", "/x", headers=KEYED, body=b"")
+
+
+def test_the_adapters_load_no_sdk_and_no_aws_client_at_import() -> None:
+    # Cold starts pay only for the standard library (docs/decisions/0010)
+    code = (
+        "import sys, refund_service.adapters.processors.factory; "
+        "heavy = {'boto3', 'botocore', 'aws_lambda_powertools', 'requests', 'stripe', 'Adyen'}; "
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=False, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

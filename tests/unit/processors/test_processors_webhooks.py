@@ -13,13 +13,17 @@ import pytest
 
 from refund_service.adapters.processors.webhooks import (
     AdyenWebhooks,
-    ProcessorWebhookEvent,
     StripeWebhooks,
     WebhookPayloadError,
     WebhookSignatureError,
     adyen_signature,
 )
-from refund_service.domain.processor import ProcessorCode, ProcessorStatus, WebhookEventKind
+from refund_service.domain.processor import (
+    ProcessorCode,
+    ProcessorStatus,
+    WebhookEvent,
+    WebhookEventKind,
+)
 from tests.unit.processors.test_processors_stripe import refund_object
 
 # --- Stripe ------------------------------------------------------------------------------------
@@ -53,9 +57,9 @@ def stripe_parser(*secrets: str, now: float = NOW) -> StripeWebhooks:
     return StripeWebhooks(secrets or (SECRET,), clock=lambda: now)
 
 
-def only(events: list[Any]) -> ProcessorWebhookEvent:
+def only(events: list[Any]) -> WebhookEvent:
     assert len(events) == 1
-    assert isinstance(events[0], ProcessorWebhookEvent)
+    assert isinstance(events[0], WebhookEvent)
     return events[0]
 
 
@@ -303,10 +307,10 @@ def notification(*items: dict[str, Any], key: str = HMAC_KEY) -> bytes:
     return json.dumps({"live": "false", "notificationItems": wrapped}).encode()
 
 
-def adyen_events(body: bytes, *keys: str) -> list[ProcessorWebhookEvent]:
+def adyen_events(body: bytes, *keys: str) -> list[WebhookEvent]:
     events = AdyenWebhooks(keys or (HMAC_KEY,)).parse({}, body)
-    assert all(isinstance(e, ProcessorWebhookEvent) for e in events)
-    return [e for e in events if isinstance(e, ProcessorWebhookEvent)]
+    assert all(isinstance(e, WebhookEvent) for e in events)
+    return [e for e in events if isinstance(e, WebhookEvent)]
 
 
 def test_adyen_signature_matches_adyens_published_vector() -> None:

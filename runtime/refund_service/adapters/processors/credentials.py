@@ -23,6 +23,15 @@ STRIPE_API_BASE = "https://api.stripe.com"
 STRIPE_API_VERSION = "2024-10-28.acacia"
 
 
+# What an operator must fill in, per processor; the CDK stack writes these keys into the
+# secret's initial template.
+REQUIRED_SECRET_KEYS: dict[str, tuple[str, ...]] = {
+    "simulated": (),
+    "stripe": ("stripe_api_key", "stripe_webhook_secret"),
+    "adyen": ("adyen_api_key", "adyen_merchant_account", "adyen_base_url", "adyen_hmac_key"),
+}
+
+
 class CredentialsError(ValueError):
     """The secret is missing a key or holds a malformed value."""
 

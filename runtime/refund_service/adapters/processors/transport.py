@@ -9,8 +9,9 @@ refund may be released or must wait for reconciliation:
   before the answer, or a 5xx / 409 answer on some attempt): `ProcessorTimeoutError`.
 
 Each attempt opens a fresh connection, so "connected" and "sent" are never confused with a
-stale keep-alive socket. A POST is retried only when it carries an `Idempotency-Key` header, so
-a retry can never make the processor act twice. See docs/decisions/0010-processor-http-client.md.
+stale keep-alive socket. A POST that may have been sent is resent only when it carries an
+`Idempotency-Key` header, so a retry can never make the processor act twice. See
+docs/decisions/0010-processor-http-client.md.
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ class RetryPolicy:
 
     def delay(self, retry: int, retry_after: str | None, jitter: float) -> float:
         """Seconds to wait before retry number `retry` (1-based)."""
-        if retry_after is not None and retry_after.strip().isdigit():
-            return min(float(retry_after.strip()), self.max_backoff_seconds)
+        seconds = (retry_after or "").strip()
+        if seconds.isascii() and seconds.isdigit():  # the HTTP-date form falls back to backoff
+            return min(float(seconds), self.max_backoff_seconds)
         growth: int = 2 ** (retry - 1)
         backoff = min(self.backoff_seconds * growth, self.max_backoff_seconds)
         return backoff * (0.5 + jitter / 2)

@@ -22,7 +22,6 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from refund_service.adapters.processors import stripe as stripe_api
@@ -79,16 +78,9 @@ class WebhookPayloadError(ValueError):
     """Correctly signed but not a notification we can read (HTTP 400)."""
 
 
-@dataclass(frozen=True)
-class ProcessorWebhookEvent(WebhookEvent):
-    """A WebhookEvent with the processor's payment and dispute ids, for chargebacks."""
-
-    payment_reference: str | None = None  # Stripe pi_/ch_ id, Adyen payment pspReference
-    dispute_reference: str | None = None  # Stripe dp_ id, Adyen dispute pspReference
-
-
 class WebhookParser(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> list[WebhookEvent]:
         """Verified, classified events; raises WebhookSignatureError or WebhookPayloadError."""
@@ -152,7 +144,7 @@ def _stripe_header_parts(signature_header: str) -> tuple[str, list[str]]:
             timestamp = value
         elif key == "v1":
             signatures.append(value)
-    if not timestamp.isdigit() or not signatures:
+    if not (timestamp.isascii() and timestamp.isdigit()) or not signatures:
         raise WebhookSignatureError("Stripe-Signature has no timestamp or no v1 signature")
     return timestamp, signatures
 
@@ -186,7 +178,7 @@ def _stripe_refund_event(
     metadata = _mapping(refund.get("metadata"))
     refund_id = _text(metadata.get("refund_id"))
     amount, currency = _stripe_amount(refund)
-    return ProcessorWebhookEvent(
+    return WebhookEvent(
         processor=stripe_api.NAME,
         event_id=event_id,
         kind=kind,
@@ -206,7 +198,7 @@ def _stripe_dispute_event(
 ) -> WebhookEvent:
     metadata = _mapping(dispute.get("metadata"))
     amount, currency = _stripe_amount(dispute)
-    return ProcessorWebhookEvent(
+    return WebhookEvent(
         processor=stripe_api.NAME,
         event_id=event_id,
         kind=WebhookEventKind.CHARGEBACK,
@@ -234,7 +226,7 @@ def classify_stripe_event(event: Mapping[str, Any]) -> WebhookEvent:
     if event_id is None or event_type is None:
         raise WebhookPayloadError("event id and type must be strings")
     if event_type not in STRIPE_REFUND_EVENTS | STRIPE_CHARGEBACK_EVENTS:
-        return ProcessorWebhookEvent(
+        return WebhookEvent(
             processor=stripe_api.NAME,
             event_id=event_id,
             kind=WebhookEventKind.IGNORED,
@@ -371,7 +363,7 @@ def classify_adyen_item(item: Mapping[str, Any]) -> WebhookEvent:
     refund_kind = _adyen_refund_kind(event_code, success == "true")
     if refund_kind is not None:
         refund_id = _text(item.get("merchantReference"))
-        return ProcessorWebhookEvent(
+        return WebhookEvent(
             kind=refund_kind,
             refund_id=refund_id,
             transaction_id=_transaction_of(refund_id),
@@ -380,13 +372,13 @@ def classify_adyen_item(item: Mapping[str, Any]) -> WebhookEvent:
             **common,
         )
     if event_code in ADYEN_CHARGEBACK_EVENTS:
-        return ProcessorWebhookEvent(
+        return WebhookEvent(
             kind=WebhookEventKind.CHARGEBACK,
             reason=_text(item.get("reason")),
             dispute_reference=psp_reference,
             **common,
         )
-    return ProcessorWebhookEvent(kind=WebhookEventKind.IGNORED, **common)
+    return WebhookEvent(kind=WebhookEventKind.IGNORED, **common)
 
 
 class AdyenWebhooks:
