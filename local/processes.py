@@ -53,7 +53,9 @@ def require_java() -> str:
     return java
 
 
-def _wait_http(url: str, process: subprocess.Popen[bytes], name: str, timeout: float) -> None:
+def wait_until_answering(
+    url: str, process: subprocess.Popen[bytes], name: str, timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -68,7 +70,7 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], name: str, timeout: f
     raise StartupError(f"{name} did not start within {timeout:.0f} s.")
 
 
-def start_dynamodb_local(config: LocalConfig) -> subprocess.Popen[bytes]:
+def spawn_dynamodb_local(config: LocalConfig) -> subprocess.Popen[bytes]:
     java = require_java()
     jar = dynamodb_local_jar()
     require_free(config.dynamodb_port, "DynamoDB Local")
@@ -89,11 +91,10 @@ def start_dynamodb_local(config: LocalConfig) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    _wait_http(config.dynamodb_url, process, "DynamoDB Local", timeout=60)
     return process
 
 
-def start_moto(config: LocalConfig) -> subprocess.Popen[bytes]:
+def spawn_moto(config: LocalConfig) -> subprocess.Popen[bytes]:
     require_free(config.moto_port, "moto server")
     server = Path(sys.executable).with_name("moto_server")
     process = subprocess.Popen(
@@ -101,7 +102,6 @@ def start_moto(config: LocalConfig) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    _wait_http(config.moto_url, process, "moto server", timeout=60)
     return process
 
 

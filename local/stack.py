@@ -11,7 +11,13 @@ from typing import Any
 from local import auth
 from local.config import HOST, LocalConfig
 from local.gateway import Gateway, make_server
-from local.processes import require_free, start_dynamodb_local, start_moto, stop
+from local.processes import (
+    require_free,
+    spawn_dynamodb_local,
+    spawn_moto,
+    stop,
+    wait_until_answering,
+)
 from local.provision import DemoPayment
 
 
@@ -46,8 +52,12 @@ class LocalStack:
         ):
             require_free(port, what)
         print("starting DynamoDB Local and moto server...", flush=True)
-        self.processes.append(start_dynamodb_local(config))
-        self.processes.append(start_moto(config))
+        dynamodb = spawn_dynamodb_local(config)
+        self.processes.append(dynamodb)
+        moto = spawn_moto(config)
+        self.processes.append(moto)
+        wait_until_answering(config.dynamodb_url, dynamodb, "DynamoDB Local", timeout=60)
+        wait_until_answering(config.moto_url, moto, "moto server", timeout=60)
         os.environ.update(config.handler_environment(audit_key_id=""))
         self._provision()
         key = auth.signing_key(config.key_file)

@@ -28,15 +28,17 @@ def _indexes(indexes: list[dict[str, Any]]) -> dict[str, Any]:
 def _shape(table: dict[str, Any], ttl: str | None) -> dict[str, Any]:
     return {
         "keys": _keys(table["KeySchema"]),
-        "attributes": sorted((a["AttributeName"], a["AttributeType"])
-                             for a in table["AttributeDefinitions"]),
+        "attributes": sorted(
+            (a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]
+        ),
         "indexes": _indexes(table.get("GlobalSecondaryIndexes", [])),
         "ttl": ttl,
     }
 
 
-def test_local_tables_equal_the_synthesized_tables(synthesized: Synthesized,
-                                                   local_dynamodb: Any) -> None:
+def test_local_tables_equal_the_synthesized_tables(
+    synthesized: Synthesized, local_dynamodb: Any
+) -> None:
     suffix = f"-{uuid.uuid4().hex[:6]}"
     names = {spec.construct_id: spec.default_name + suffix for spec in ALL_TABLES}
     create_tables(local_dynamodb, names)

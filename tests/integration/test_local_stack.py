@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -13,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from local.config import AUDIENCE, ISSUER
 from tests.integration.conftest import RunningStack, start_stack, stop_stack
+from tests.support.dynamodb_local import ROOT, free_port
 
 
 def new_payment(stack: RunningStack, amount: int = 10_000, **extra: Any) -> str:
@@ -187,3 +192,66 @@ def test_data_survives_a_restart(tmp_path: Any) -> None:
         assert (status, headers.get("Idempotent-Replayed")) == (200, "true")
     finally:
         stop_stack(second)
+
+
+def local_command(
+    command: str, env_changes: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """`python -m local <command>` as a user runs it, with its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "local", command],
+        cwd=ROOT,
+        env={**os.environ, **env_changes},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_demo_walks_through_the_running_stack(stack: RunningStack) -> None:
+    env = {"PORT": stack.base_url.rsplit(":", 1)[1], "LOCAL_DATA_DIR": str(stack.data_dir)}
+    done = local_command("demo", env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for step in (
+        "full refund",
+        "partial refund 3 of 3",
+        "Idempotent-Replayed: true",
+        "CHARGEBACK_CONFLICT",
+        "PROCESSOR_DECLINED",
+        '"status": "pending"',
+        "rolled_back",
+        "audit chain valid: True",
+    ):
+        assert step in done.stdout, step
+
+
+def run_expecting_failure(
+    env_changes: dict[str, str], tmp_path: Any
+) -> subprocess.CompletedProcess[str]:
+    ports = {name: str(free_port()) for name in ("PORT", "DYNAMODB_PORT", "MOTO_PORT")}
+    env = {"LOCAL_DATA_DIR": str(tmp_path), **ports, **env_changes}
+    return local_command("run", env, timeout=60)
+
+
+def test_a_port_in_use_is_one_clear_line(tmp_path: Any) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = run_expecting_failure({"PORT": str(port)}, tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"error: Port {port} (the API) is already in use; stop what holds it or set another "
+        "port (PORT, DYNAMODB_PORT, MOTO_PORT)."
+    )
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_java_missing_is_one_clear_line(tmp_path: Any) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    done = run_expecting_failure({"PATH": str(bin_dir)}, tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith("error: Java 17 or newer is needed for DynamoDB Local")
+    assert "Traceback" not in done.stdout + done.stderr

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestValidationError,
+    ResponseValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -252,9 +256,10 @@ def build_app(get_runtime: Callable[[], ApiRuntime]) -> APIGatewayHttpResolver:
         tags=["transactions"],
     )
     def chargeback(
-        transaction_id: TransactionId, body: Annotated[ChargebackRequest, Body()]
+        transaction_id: TransactionId, body: Annotated[ChargebackRequest | None, Body()] = None
     ) -> Response[LedgerResponse]:
         logger.thread_safe_append_keys(transaction_id=transaction_id)
+        body = body or ChargebackRequest()
         state = payments.record_chargeback(
             runtime().services,
             transaction_id,
@@ -307,8 +312,7 @@ def _register_error_handlers(app: APIGatewayHttpResolver) -> None:
     def answered(error: ApiError) -> Response[Any]:
         return _json(error.status_code, error.body)
 
-    @app.exception_handler(Exception)
-    def unexpected(error: Exception) -> Response[Any]:
+    def internal_error(error: Exception) -> Response[Any]:
         correlation_id = app.context.get("correlation_id")
         logger.exception("unexpected error", extra={"error_type": type(error).__name__})
         return _json(
@@ -321,13 +325,15 @@ def _register_error_handlers(app: APIGatewayHttpResolver) -> None:
             ),
         )
 
+    # An answer that breaks its own documented shape is our bug, not the caller's.
+    app.exception_handler(ResponseValidationError)(internal_error)
+    app.exception_handler(Exception)(internal_error)
+
     @app.not_found
     def no_route(_: Exception) -> Response[Any]:
         return _json(
             404,
-            error_body(
-                ErrorCode.VALIDATION_ERROR, "No such route.", {"path": app.current_event.path}
-            ),
+            error_body(ErrorCode.NOT_FOUND, "No such route.", {"path": app.current_event.path}),
         )
 
 
@@ -344,13 +350,15 @@ def openapi_json(app: APIGatewayHttpResolver) -> str:
 # --- the Lambda-facing wrapper: checks before routing, one log line per request -----------
 
 
+_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
 def correlation_id_of(event: dict[str, Any]) -> str:
-    headers = event.get("headers") or {}
-    return str(
-        headers.get("x-correlation-id")
-        or event.get("requestContext", {}).get("requestId")
-        or uuid.uuid4()
-    )
+    """The caller's X-Correlation-Id when it is a plain token; else the gateway's request id."""
+    offered = (event.get("headers") or {}).get("x-correlation-id") or ""
+    if _CORRELATION_ID.match(offered):
+        return offered
+    return str(event.get("requestContext", {}).get("requestId") or uuid.uuid4())
 
 
 def _raw(status: int, body: dict[str, Any]) -> dict[str, Any]:

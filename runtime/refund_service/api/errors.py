@@ -14,6 +14,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.TRANSACTION_NOT_FOUND: 404,
     ErrorCode.REFUND_NOT_FOUND: 404,
+    ErrorCode.NOT_FOUND: 404,
     ErrorCode.TRANSACTION_PENDING: 409,
     ErrorCode.TRANSACTION_NOT_REFUNDABLE: 409,
     ErrorCode.CHARGEBACK_CONFLICT: 409,

@@ -26,7 +26,6 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from refund_service import observability_names as names
 from refund_service.api.errors import HTTP_STATUS, REPLAYABLE, ApiError, api_error, error_body
 from refund_service.domain.errors import DomainError, ErrorCode
-from refund_service.domain.processor import ProcessorCode
 from refund_service.domain.refund import RefundReason, RefundStatus
 from refund_service.service.context import Caller, Services
 from refund_service.service.refunds import RefundCommand, RefundOutcome, request_refund
@@ -53,7 +52,7 @@ def outcome_answer(outcome: RefundOutcome) -> dict[str, Any]:
             "processor_code": result.code.value,
             "processor_message": result.message,
         }
-        if result.code is ProcessorCode.PROCESSOR_UNAVAILABLE:
+        if result.retryable:  # unreachable or rate limited: it refunded nothing; retry later
             raise api_error(ErrorCode.PROCESSOR_UNAVAILABLE, UNAVAILABLE_MESSAGE, details)
         body = error_body(
             ErrorCode.PROCESSOR_DECLINED,

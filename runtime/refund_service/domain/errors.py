@@ -29,6 +29,7 @@ class ErrorCode(StrEnum):
     # Beyond the catalog, for situations SPEC leaves open (docs/api.md lists them).
     REFUND_NOT_REVERSIBLE = "REFUND_NOT_REVERSIBLE"
     LEDGER_CONTENTION = "LEDGER_CONTENTION"
+    NOT_FOUND = "NOT_FOUND"  # no such route
 
 
 class DomainError(Exception):

@@ -10,6 +10,8 @@ _REFUND_ID = re.compile(r"^(?P<transaction_id>.+)-REFUND(?:-(?P<n>[2-9]|[1-9]\d+
 def refund_id(transaction_id: str, n: int) -> str:
     if n < 1:
         raise ValueError("refunds are numbered from 1")
+    if not transaction_id:
+        raise ValueError("a refund belongs to a transaction")
     return f"{transaction_id}-REFUND" if n == 1 else f"{transaction_id}-REFUND-{n}"
 
 

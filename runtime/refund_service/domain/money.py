@@ -14,11 +14,15 @@ from iso4217 import Currency
 from refund_service.domain.errors import UnknownCurrencyError
 
 
-@cache
 def minor_unit_exponent(currency: str) -> int:
     """Number of decimals of the currency's minor unit (JPY 0, USD 2, KWD 3, CLF 4)."""
     if not isinstance(currency, str) or len(currency) != 3 or not currency.isupper():
         raise UnknownCurrencyError(currency)
+    return _exponent(currency)
+
+
+@cache
+def _exponent(currency: str) -> int:
     try:
         exponent = Currency(currency).exponent
     except ValueError:

@@ -15,8 +15,9 @@ from refund_service.domain.processor import (
     ProcessorUnavailableError,
     normalized,
 )
-from refund_service.domain.refund import RefundStatus
+from refund_service.domain.refund import Refund, RefundStatus
 from refund_service.service.context import Caller, Services
+from refund_service.service.ports import PendingRefundRef
 from refund_service.service.refunds import processor_request
 from refund_service.service.settlement import settle
 
@@ -33,12 +34,9 @@ class ReconcileReport:
     oldest_age_seconds: float = 0.0
 
 
-def _ask(services: Services, transaction_id: str, refund_id: str) -> ProcessorResult | None:
-    """The processor's current answer; a synthetic failure when it never saw the refund."""
-    state = services.store.load(transaction_id)
-    refund = state.refunds.get(refund_id)
-    if refund is None or refund.status is not RefundStatus.PENDING:
-        return None  # settled meanwhile: the index lags the table
+def _ask(services: Services, refund: Refund) -> ProcessorResult | None:
+    """The processor's current answer; a synthetic failure when it never saw the refund;
+    None when it cannot tell right now."""
     try:
         found = services.processor.lookup(processor_request(refund))
     except (ProcessorUnavailableError, ProcessorTimeoutError):
@@ -52,6 +50,24 @@ def _ask(services: Services, transaction_id: str, refund_id: str) -> ProcessorRe
     return found
 
 
+def _settle_one(services: Services, ref: PendingRefundRef, caller: Caller) -> RefundStatus | None:
+    """What became of one refund from the index; None if it was settled meanwhile."""
+    state = services.store.load(ref.transaction_id)
+    refund = state.refunds.get(ref.refund_id)
+    if refund is None or refund.status is not RefundStatus.PENDING:
+        return None  # the index lags the table
+    result = _ask(services, refund)
+    if result is None:
+        return RefundStatus.PENDING
+    try:
+        settled, _ = settle(
+            services, ref.transaction_id, ref.refund_id, result, caller, known=state
+        )
+    except DomainError:
+        return RefundStatus.PENDING
+    return settled.status
+
+
 def reconcile(
     services: Services, older_than: timedelta, stale_after: timedelta, limit: int = 200
 ) -> ReconcileReport:
@@ -62,14 +78,9 @@ def reconcile(
         report.examined += 1
         age = (now - datetime.fromisoformat(ref.pending_since)).total_seconds()
         report.oldest_age_seconds = max(report.oldest_age_seconds, age)
-        result = _ask(services, ref.transaction_id, ref.refund_id)
-        status = RefundStatus.PENDING
-        if result is not None:
-            try:
-                refund, _ = settle(services, ref.transaction_id, ref.refund_id, result, caller)
-                status = refund.status
-            except DomainError:
-                status = RefundStatus.PENDING
+        status = _settle_one(services, ref, caller)
+        if status is None:
+            continue
         if status is RefundStatus.SUCCESS:
             report.succeeded.append(ref.refund_id)
         elif status is RefundStatus.FAILED:

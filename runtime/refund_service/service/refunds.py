@@ -85,10 +85,21 @@ def _in_payment_currency(
 
 
 def _same_key(state: TransactionState, key: str | None) -> Refund | None:
-    """The refund an earlier attempt with this idempotency key already reserved, if any."""
+    """The refund an earlier attempt with this idempotency key reserved, if any is still live.
+
+    A refund voided because the processor could not be reached, or asked us to come back
+    later, refunded nothing: a retry under the same key starts afresh.
+    """
     if key is None:
         return None
-    return next((r for r in state.refunds.values() if r.idempotency_key == key), None)
+    return next(
+        (r for r in state.refunds.values() if r.idempotency_key == key and not _retry_allowed(r)),
+        None,
+    )
+
+
+def _retry_allowed(refund: Refund) -> bool:
+    return refund.status is RefundStatus.FAILED and bool((refund.processor or {}).get("retryable"))
 
 
 def _reserve(

@@ -92,6 +92,21 @@ def test_the_route_scope_alone_is_enough(api: Api, route: tuple[str, str, str, A
     assert status in (200, 201), body
 
 
+def test_an_oversized_body_is_400_before_the_token_is_looked_at(module_api: Api) -> None:
+    status, body, _ = module_api.call("POST", "/refunds", "x" * 17_000, anonymous=True)
+    assert (status, body["error_code"]) == (400, "VALIDATION_ERROR")
+    assert body["details"]["limit_bytes"] == 16 * 1024
+
+
+def test_a_path_that_is_no_route_is_404(module_api: Api) -> None:
+    status, body, _ = module_api.call("GET", "/refunds")
+    assert (status, body["error_code"], body["message"]) == (
+        404,
+        "NOT_FOUND",
+        "No such route.",
+    )
+
+
 def test_a_token_without_a_subject_is_401(module_api: Api) -> None:
     status, body, _ = module_api.call(
         "GET", "/transactions/any/ledger", claims={"scope": "refunds:read"}
@@ -107,8 +122,16 @@ def test_a_token_without_a_subject_is_401(module_api: Api) -> None:
         ("[refunds:read refunds:write]", 200),
         ("[refunds:write]", 403),
         ("refunds:read", 200),
+        (["refund-service/refunds:read"], 200),
     ],
-    ids=["list", "list-without", "gateway-string", "gateway-string-without", "plain-string"],
+    ids=[
+        "list",
+        "list-without",
+        "gateway-string",
+        "gateway-string-without",
+        "plain-string",
+        "cognito-resource-server-prefix",
+    ],
 )
 def test_the_scp_claim_works_as_a_list_and_as_the_gateway_string(
     refused_world: tuple[Api, tuple[str, str], Any], scp: Any, expected: int
@@ -118,3 +141,12 @@ def test_the_scp_claim_works_as_a_list_and_as_the_gateway_string(
         "GET", f"/transactions/{tid}/ledger", claims={"sub": "svc-1", "scp": scp}
     )
     assert status == expected, body
+
+
+def test_a_plain_correlation_id_is_kept_and_anything_else_replaced(module_api: Api) -> None:
+    _, _, headers = module_api.call("GET", "/refunds", headers={"X-Correlation-Id": "ops-42.a:b"})
+    assert headers["X-Correlation-Id"] == "ops-42.a:b"
+    for offered in ("x" * 129, "evil\nInjected: 1", "<script>"):
+        _, _, headers = module_api.call("GET", "/refunds", headers={"X-Correlation-Id": offered})
+        assert headers["X-Correlation-Id"] != offered
+        assert len(headers["X-Correlation-Id"]) <= 128

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from refund_service.domain.ledger import PaymentStatus
-from refund_service.domain.processor import ProcessorRefundRequest, ProcessorUnavailableError
+from refund_service.domain.processor import (
+    ProcessorCode,
+    ProcessorRefundRequest,
+    ProcessorUnavailableError,
+    normalized,
+)
+from refund_service.service.ports import ConcurrentUpdateError
 from tests.unit.api.conftest import Answer, Api, new_key, sender
 
 SUCCESS_FIELDS = {
@@ -52,6 +59,12 @@ def test_a_refund_the_processor_approves_answers_200_with_exactly_the_spec_field
     assert (body["amount"], body["currency"], body["remaining_refundable"]) == (4_000, "USD", 6_000)
     assert "Idempotent-Replayed" not in headers
     assert api.world.memory.payments() == {f"{tid}-REFUND": 1}
+
+
+def test_a_lower_case_currency_is_read_as_its_code(api: Api) -> None:
+    tid = api.pay(10_000, currency="EUR")
+    status, body, _ = api.refund(tid, 100, currency="eur")
+    assert (status, body["currency"]) == (200, "EUR")
 
 
 def test_refund_ids_count_up_per_transaction(api: Api) -> None:
@@ -204,11 +217,23 @@ def test_a_503_is_not_stored_so_the_same_key_is_not_replayed(api: Api) -> None:
     assert status in (200, 503)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service/refunds.py `_same_key` hands back the refund that was voided because the "
-    "processor was unreachable, so a retry with the key answers 503 again without asking it",
-)
+def test_a_rate_limited_refund_is_503_not_a_stored_decline(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a processor that answers "slow down" (it acted on nothing; retryable)
+    processor = api.world.services.processor
+    monkeypatch.setattr(
+        processor, "refund", lambda _request: normalized(ProcessorCode.RATE_LIMITED, "simulated")
+    )
+    tid = api.pay(10_000)
+    key = new_key()
+    # When a refund is asked for
+    body = refused(api.refund(tid, 1_000, key=key), 503, "PROCESSOR_UNAVAILABLE")
+    # Then it is reported as retryable, and no answer is stored under the key
+    assert body["details"]["processor_code"] == "RATE_LIMITED"
+    assert api.refund(tid, 2_000, key=key)[1].get("error_code") != "IDEMPOTENCY_KEY_REUSED"
+
+
 def test_a_retry_after_503_with_the_same_key_asks_the_processor_again(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -234,6 +259,31 @@ def test_a_retry_after_503_with_the_same_key_asks_the_processor_again(
     assert (status, body.get("status")) == (200, "success")
 
 
+def test_ledger_contention_is_503_and_the_key_is_not_used_up(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a transaction that other writers keep changing under every attempt
+    tid = api.pay(10_000)
+    services = api.world.services
+    key = new_key()
+    with monkeypatch.context() as patch:
+        patch.setattr(services, "policy", replace(services.policy, max_attempts=3))
+        patch.setattr(services.store, "commit", _always_conflicting)
+        # When a refund is asked for
+        answer = api.refund(tid, 1_000, key=key)
+    # Then the caller is told to retry shortly
+    body = refused(answer, 503, "LEDGER_CONTENTION")
+    assert body["message"]
+    # And the retry with the same key runs
+    status, _, headers = api.refund(tid, 1_000, key=key)
+    assert status == 200
+    assert "Idempotent-Replayed" not in headers
+
+
+def _always_conflicting(change: Any) -> None:
+    raise ConcurrentUpdateError("the head moved")
+
+
 # --- idempotency -----------------------------------------------------------------------------
 
 
@@ -257,6 +307,29 @@ def test_the_same_key_with_another_body_is_422_and_refunds_nothing_more(api: Api
     assert api.refund(tid, 1_000, key=key)[0] == 200
     refused(api.refund(tid, 2_000, key=key), 422, "IDEMPOTENCY_KEY_REUSED")
     assert api.ledger(tid)["summary"]["refunded_amount"] == 1_000
+
+
+def test_keys_belong_to_the_caller_so_two_callers_may_use_the_same_one(api: Api) -> None:
+    tid = api.pay(10_000)
+    body = {"transaction_id": tid, "amount": 1_000, "reason": "other"}
+    answers = [
+        api.call(
+            "POST",
+            "/refunds",
+            body,
+            claims={"sub": subject, "scope": "refunds:write"},
+            headers={"Idempotency-Key": "order-1"},
+        )
+        for subject in ("clerk-1", "clerk-2")
+    ]
+    assert [(status, headers.get("Idempotent-Replayed")) for status, _, headers in answers] == [
+        (200, None),
+        (200, None),
+    ]
+    assert [body["refund_transaction_id"] for _, body, _ in answers] == [
+        f"{tid}-REFUND",
+        f"{tid}-REFUND-2",
+    ]
 
 
 def test_a_key_still_being_processed_is_409_in_progress(
@@ -344,6 +417,16 @@ INVALID_BODIES: dict[str, Any] = {
         "transaction_id": "{tid}",
         "reason": "other",
         "metadata": {"note": "x" * 2_100},
+    },
+    "metadata-key-over-40-characters": {
+        "transaction_id": "{tid}",
+        "reason": "other",
+        "metadata": {"k" * 41: "x"},
+    },
+    "metadata-nested-object": {
+        "transaction_id": "{tid}",
+        "reason": "other",
+        "metadata": {"customer": {"id": 7}},
     },
     "body-over-16-KiB": {
         "transaction_id": "{tid}",

@@ -17,6 +17,7 @@ from tests.unit.api.conftest import Api, new_key
 
 EMAIL = "jane.doe+refunds@example.com"
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLTQyIn0.c2lnbmF0dXJlLW5vdC1mb3ItbG9ncw"
+SOURCE_IP = "203.0.113.9"  # what the test events give as the caller's address
 ANY_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 
 
@@ -112,6 +113,8 @@ def test_no_log_line_holds_the_callers_email_or_token_and_each_request_logs_one_
     assert not ANY_EMAIL.search(text), ANY_EMAIL.findall(text)
     for part in (TOKEN, *TOKEN.split(".")):
         assert part not in text
+    # Nor the caller's address
+    assert SOURCE_IP not in text
     # And each request wrote exactly one "request handled" line with its outcome
     lines = [json.loads(line) for line in captured.out.splitlines() if line.strip()]
     handled = [line for line in lines if line["message"] == "request handled"]

@@ -79,6 +79,8 @@ def test_a_rollback_reverses_the_entries_and_makes_the_amount_refundable_again(a
     summary = api.ledger(tid)["summary"]
     assert (summary["refunded_amount"], summary["refundable_amount"]) == (0, 10_000)
     assert summary["tax_refunded_amount"] == 0
+    # And rolling it back again changes nothing
+    assert api.call("POST", f"/refunds/{rid}/rollback", {"reason": "again"})[1] == body
 
 
 @pytest.mark.parametrize(

@@ -137,13 +137,29 @@ def test_the_audit_trail_of_an_unknown_transaction_is_404(api: Api) -> None:
     assert (status, body["error_code"]) == (404, "TRANSACTION_NOT_FOUND")
 
 
+def test_a_refused_refund_for_an_unknown_transaction_is_itself_audited(api: Api) -> None:
+    status, _, _ = api.refund("never-recorded", 100)
+    assert status == 404
+    status, body, _ = api.call("GET", "/transactions/never-recorded/audit")
+    assert status == 200
+    assert body["records"][-1]["action"] == "REFUND_REJECTED"
+    assert body["records"][-1]["details"]["error_code"] == "TRANSACTION_NOT_FOUND"
+    assert api.call("GET", "/transactions/never-recorded/ledger")[0] == 404
+
+
 # --- POST /transactions ----------------------------------------------------------------------
 
 
 def test_recording_a_payment_answers_201_with_its_ledger_and_again_for_the_same_body(
     api: Api,
 ) -> None:
-    body = payment("txn-rec-1", tax_amount=1_900, fee_amount=250, customer_reference="c-9")
+    body = payment(
+        "txn-rec-1",
+        tax_amount=1_900,
+        fee_amount=250,
+        customer_reference="c-9",
+        processor_reference="ch_3PqR",
+    )
     status, first, _ = api.call("POST", "/transactions", body)
     assert status == 201
     summary = first["summary"]
@@ -156,6 +172,7 @@ def test_recording_a_payment_answers_201_with_its_ledger_and_again_for_the_same_
     assert (summary["captured_amount"], summary["refundable_amount"]) == (10_000, 10_000)
     assert (summary["tax_amount"], summary["fee_amount"]) == (1_900, 250)
     assert [e["type"] for e in first["entries"]] == ["PAYMENT", "TAX", "FEE"]
+    assert first["entries"][0]["reference"] == "ch_3PqR"
     # the identical request again records nothing new
     status, again, _ = api.call("POST", "/transactions", body)
     assert (status, again) == (201, first)
@@ -222,6 +239,14 @@ def test_a_failed_or_voided_payment_is_recorded_and_cannot_be_refunded(
     assert (status, body["error_code"]) == (409, "TRANSACTION_NOT_REFUNDABLE")
 
 
+def test_a_service_token_is_audited_as_system(api: Api) -> None:
+    claims = {"sub": "billing-sync", "client_id": "billing-sync", "scope": "ledger:write"}
+    status, _, _ = api.call("POST", "/transactions", payment("txn-sys"), claims=claims)
+    assert status == 201
+    initiator = api.audit("txn-sys")["records"][0]["initiator"]
+    assert (initiator["type"], initiator["id"]) == ("system", "billing-sync")
+
+
 # --- POST /transactions/{id}/complete --------------------------------------------------------
 
 
@@ -253,6 +278,19 @@ def test_completing_an_unknown_payment_is_404(api: Api) -> None:
     assert (status, body["error_code"]) == (404, "TRANSACTION_NOT_FOUND")
 
 
+@pytest.mark.parametrize(
+    ("method", "suffix", "body"),
+    [("POST", "complete", None), ("POST", "chargebacks", {})],
+    ids=["complete", "chargeback"],
+)
+def test_a_failed_payment_cannot_be_completed_or_charged_back(
+    api: Api, method: str, suffix: str, body: dict[str, Any] | None
+) -> None:
+    assert api.call("POST", "/transactions", payment("txn-f", status="failed"))[0] == 201
+    status, answer, _ = api.call(method, f"/transactions/txn-f/{suffix}", body)
+    assert (status, answer["error_code"]) == (409, "TRANSACTION_NOT_REFUNDABLE")
+
+
 # --- POST /transactions/{id}/chargebacks -----------------------------------------------------
 
 
@@ -275,11 +313,27 @@ def test_a_chargeback_answers_201_and_then_refunds_are_refused(api: Api) -> None
     assert (status, body["error_code"]) == (409, "CHARGEBACK_CONFLICT")
 
 
+def test_the_same_chargeback_reference_again_records_nothing_new(api: Api) -> None:
+    tid = api.pay(10_000)
+    chargeback = {"amount": 1_000, "processor_reference": "dp_9"}
+    status, first, _ = api.call("POST", f"/transactions/{tid}/chargebacks", chargeback)
+    assert status == 201
+    status, again, _ = api.call("POST", f"/transactions/{tid}/chargebacks", chargeback)
+    assert (status, again) == (201, first)
+
+
 def test_a_chargeback_above_the_payment_is_422(api: Api) -> None:
     tid = api.pay(10_000)
     status, body, _ = api.call("POST", f"/transactions/{tid}/chargebacks", {"amount": 10_001})
     assert (status, body["error_code"]) == (422, "AMOUNT_EXCEEDS_REFUNDABLE")
     assert body["details"]["remaining_refundable"] == 10_000
+
+
+def test_a_chargeback_without_a_body_disputes_what_is_left(api: Api) -> None:
+    tid = api.pay(10_000)
+    status, body, _ = api.call("POST", f"/transactions/{tid}/chargebacks")
+    assert status == 201, body
+    assert api.ledger(tid)["summary"]["chargeback_amount"] == 10_000
 
 
 def test_a_chargeback_on_an_unknown_payment_is_404(api: Api) -> None:

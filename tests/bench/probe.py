@@ -1,0 +1,158 @@
+"""Runs in a fresh process: import a handler, answer requests, report timings and AWS calls.
+
+`python -m tests.bench.probe MODE OUT.json` with the handler's environment set by the caller.
+Only the standard library is imported before the clock starts, so the import of the handler
+is measured whole. Modes: `cold-service`, `cold-bare`, `aws-calls`.
+"""
+
+from __future__ import annotations
+
+import time
+
+STARTED = time.perf_counter()
+
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import uuid  # noqa: E402
+from collections import Counter  # noqa: E402
+from typing import Any  # noqa: E402
+
+SIMULATOR_PREFIX = b"simulated-processor#"
+CLAIMS = {
+    "iss": "https://refund-service.local/",
+    "aud": "refund-service",
+    "sub": "bench-user",
+    "scope": "refunds:write refunds:read refunds:admin ledger:write",
+    "email": "bench.user@example.com",
+}
+
+
+class Context:
+    function_name = "refund-service-bench"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:refund-service"
+
+    def __init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
+
+
+def event(method: str, path: str, route: str, body: dict[str, Any], key: str) -> dict[str, Any]:
+    """A payload-v2 event as the HTTP API (and the local gateway) builds it."""
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {route}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "idempotency-key": key},
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "bench",
+            "domainName": "localhost",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "bench",
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": f"{method} {route}",
+            "stage": "$default",
+            "timeEpoch": int(time.time() * 1000),
+            "authorizer": {"jwt": {"claims": CLAIMS, "scopes": None}},
+        },
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def refund_event(transaction_id: str, amount: int) -> dict[str, Any]:
+    body = {"transaction_id": transaction_id, "amount": amount, "reason": "other"}
+    return event("POST", "/refunds", "/refunds", body, f"bench-{uuid.uuid4()}")
+
+
+def cold_service(payments: list[str]) -> dict[str, Any]:
+    from refund_service.handlers import api
+
+    imported = time.perf_counter()
+    answer = api.handler(refund_event(payments[0], 1), Context())
+    answered = time.perf_counter()
+    return {
+        "import_ms": (imported - STARTED) * 1000,
+        "first_ms": (answered - imported) * 1000,
+        "status": answer["statusCode"],
+    }
+
+
+def cold_bare(_payments: list[str]) -> dict[str, Any]:
+    from tests.bench import bare_handler
+
+    imported = time.perf_counter()
+    request = event("POST", "/echo", "/echo", {"message": "hello"}, "unused")
+    answer = bare_handler.handler(request, Context())
+    answered = time.perf_counter()
+    return {
+        "import_ms": (imported - STARTED) * 1000,
+        "first_ms": (answered - imported) * 1000,
+        "status": answer["statusCode"],
+    }
+
+
+class CallCounter:
+    """Counts AWS API calls (not HTTP attempts) by service, operation and purpose."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        body = params.get("body") or b""
+        body = body if isinstance(body, bytes) else str(body).encode()
+        service = model.service_model.service_name
+        if service == "dynamodb" and SIMULATOR_PREFIX in body:
+            purpose = "processor stand-in"
+        elif service == "dynamodb" and b"RefundIdempotency" in body:
+            purpose = "idempotency"
+        elif service == "dynamodb":
+            purpose = "ledger"
+        else:
+            purpose = service
+        self.calls[f"{service}:{model.name}:{purpose}"] += 1
+
+    def take(self) -> dict[str, int]:
+        taken = dict(self.calls)
+        self.calls.clear()
+        return taken
+
+
+def aws_calls(payments: list[str]) -> dict[str, Any]:
+    from refund_service.bootstrap import aws_client
+    from refund_service.handlers import api
+
+    counter = CallCounter()
+    for service in ("dynamodb", "kms", "cloudwatch"):
+        aws_client(service).meta.events.register("before-call.*.*", counter)
+    results = []
+    for transaction_id in payments:
+        answer = api.handler(refund_event(transaction_id, 1), Context())
+        results.append({"status": answer["statusCode"], "calls": counter.take()})
+    return {"first": results[0], "warm": results[1:]}
+
+
+MODES = {"cold-service": cold_service, "cold-bare": cold_bare, "aws-calls": aws_calls}
+
+
+def main(argv: list[str]) -> int:
+    mode, out = argv[1], argv[2]
+    payments = [p for p in os.environ.get("BENCH_PAYMENTS", "").split(",") if p]
+    result = MODES[mode](payments)
+    with open(out, "w") as handle:
+        json.dump(result, handle)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

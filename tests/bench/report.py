@@ -1,0 +1,203 @@
+"""The one table `make bench` prints and writes to docs/performance.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tests.bench.growth import GrowthResult
+from tests.bench.probes import FLOOR_DYNAMODB, FLOOR_KMS, AwsCalls, ColdStart
+from tests.bench.throughput import Row as LoadRow
+from tests.support.dynamodb_local import find_jar
+
+
+@dataclass(frozen=True)
+class TableRow:
+    key: str
+    measure: str
+    service: str
+    reference: str
+    ratio: str
+    reading: str
+
+
+def _ratio(value: float, reference: float) -> str:
+    return f"{value / reference:.2f}x" if reference else "n/a"
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.0f} ms"
+
+
+def cold_start_row(cold: ColdStart) -> TableRow:
+    return TableRow(
+        "1",
+        f"Cold start: import the API handler and answer a first POST /refunds, fresh process "
+        f"(median of {len(cold.service)})",
+        f"{_ms(cold.total('service'))} (import {_ms(cold.part('service', 'import_ms'))} + "
+        f"first refund {_ms(cold.part('service', 'first_ms'))})",
+        f"bare Powertools handler, same utilities, trivial route: {_ms(cold.total('bare'))} "
+        f"(import {_ms(cold.part('bare', 'import_ms'))} + first answer "
+        f"{_ms(cold.part('bare', 'first_ms'))})",
+        _ratio(cold.total("service"), cold.total("bare")),
+        "What a new Lambda instance adds to its first request. The first refund is real: it "
+        "builds the boto3 clients, asks KMS for a data key and makes every DynamoDB call of a "
+        "refund (DynamoDB Local and moto over loopback); the reference answers without any AWS "
+        "call. Import time is paid once per instance; the ratio says how much the service "
+        "costs over Powertools itself.",
+    )
+
+
+def aws_call_rows(calls: AwsCalls) -> list[TableRow]:
+    ops = calls.by_operation({"ledger", "idempotency"})
+    detail = ", ".join(
+        f"{key.split(':')[1]} {value:g}" + (" (idempotency)" if key.endswith("idempotency") else "")
+        for key, value in ops.items()
+    )
+    stand_in = calls.per_refund("dynamodb", "processor stand-in")
+    first_kms = sum(v for k, v in calls.first.items() if k.startswith("kms:"))
+    return [
+        TableRow(
+            "2a",
+            f"DynamoDB calls per successful refund through the API handler, warm process "
+            f"(mean of {len(calls.warm)}, first request excluded)",
+            f"{calls.service_dynamodb:g}: {detail}",
+            f"floor {FLOOR_DYNAMODB}: Query 1, TransactWriteItems 2",
+            _ratio(calls.service_dynamodb, FLOOR_DYNAMODB),
+            "Calls above the floor are what Powertools idempotency costs: a PutItem records the "
+            "key as in progress before the work, an UpdateItem stores the answer for replays. "
+            f"Not counted: the simulated processor's own {stand_in:g} calls (PutItem, GetItem on "
+            "its memory), which a real processor replaces with one HTTPS call.",
+        ),
+        TableRow(
+            "2b",
+            "KMS calls per successful refund, warm process",
+            f"{calls.per_refund('kms'):g} (the cold first request made {first_kms:g}: "
+            "GenerateDataKey)",
+            f"floor {FLOOR_KMS} amortized",
+            "—",
+            "The initiator's e-mail and address are sealed under a data key asked of KMS once per "
+            "process and reused for 5 minutes (or 10,000 uses), so a warm refund makes no KMS "
+            "call.",
+        ),
+    ]
+
+
+def load_rows(rows: list[LoadRow], requests: int, time_limit: float) -> list[TableRow]:
+    out = []
+    for n, row in enumerate(rows):
+        s, c = row.service, row.ceiling
+        failed = {k: v for k, v in s.outcomes.items() if k != "ok"}
+        note = f"{s.ok} of {s.done} ok" + (f"; {failed}" if failed else "")
+        shared = row.shape.shared_payment
+        out.append(
+            TableRow(
+                f"3{'abcd'[n]}",
+                f"POST /refunds over HTTP, {row.shape.label} (up to {requests} requests or "
+                f"{time_limit:.0f} s)",
+                f"{s.per_second:.1f}/s, p50 {_ms(s.p50)}, p99 {_ms(s.p99)} ({note})",
+                f"DynamoDB Local's ceiling, same storage work: {c.per_second:.1f}/s, "
+                f"p50 {_ms(c.p50)}, p99 {_ms(c.p99)}"
+                + (f"; {c.retries} conflicts retried" if c.retries else ""),
+                _ratio(s.per_second, c.per_second),
+                "All requests contend for one payment's head item: each conflict re-reads the "
+                "partition and tries again, and the partition grows by three items per refund."
+                if shared
+                else "Throughput counts refunds answered 200. The ceiling does only the storage "
+                "work (one Query, two TransactWriteItems) with the same concurrency; the ratio is "
+                "the share of DynamoDB Local's capacity the service reaches. Clients, server and "
+                "DynamoDB Local share the machine's cores.",
+            )
+        )
+    return out
+
+
+def growth_rows(g: GrowthResult) -> list[TableRow]:
+    partial = (
+        ""
+        if g.unrelated_large >= g.unrelated_large_target
+        else f" (of {g.unrelated_large_target:,} asked; the load stopped at its time bound)"
+    )
+    return [
+        TableRow(
+            "4a",
+            f"Read capacity per refund (Query, ConsumedCapacity), {g.unrelated_small:,} vs "
+            f"{g.unrelated_large:,} unrelated items in the ledger table{partial}",
+            f"{g.capacity_large:g} RCU (Query {_ms(g.ms_large)})",
+            f"{g.capacity_small:g} RCU (Query {_ms(g.ms_small)}) with {g.unrelated_small:,}",
+            _ratio(g.capacity_large, g.capacity_small),
+            "A refund reads only its payment's partition, so the table's size does not change "
+            f"what it reads (loading {g.unrelated_large - g.unrelated_small:,} items took "
+            f"{g.fill_seconds:.0f} s).",
+        ),
+        TableRow(
+            "4b",
+            f"Read capacity per refund, {g.earlier_few} vs {g.earlier_many} earlier refunds on "
+            "the payment",
+            f"{g.capacity_many:g} RCU ({g.items_many} items read)",
+            f"{g.capacity_few:g} RCU ({g.items_few} items read) with {g.earlier_few}",
+            _ratio(g.capacity_many, g.capacity_few),
+            "The one Query reads the payment's whole partition (summary, entries, refund "
+            "records): reads grow with that payment's own history, about three items per "
+            "earlier refund, and with nothing else.",
+        ),
+        TableRow(
+            "4c",
+            f"Reconciler reads of the pending-refunds index, {g.settled_few:,} vs "
+            f"{g.settled_many:,} settled refunds ({g.pending_examined} pending each time)",
+            f"{g.index_capacity_many:g} RCU ({g.index_items_many} items)",
+            f"{g.index_capacity_few:g} RCU ({g.index_items_few} items) with {g.settled_few:,}",
+            _ratio(g.index_capacity_many, g.index_capacity_few),
+            "Settled refunds leave the sparse index, so the reconciler reads only what is "
+            "pending however many refunds have ever been made.",
+        ),
+    ]
+
+
+def render_table(rows: list[TableRow]) -> str:
+    lines = [
+        "| # | measure | this service | reference | ratio |",
+        "|---|---|---|---|---:|",
+    ]
+    lines += [f"| {r.key} | {r.measure} | {r.service} | {r.reference} | {r.ratio} |" for r in rows]
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    jar = find_jar().parent.name.removeprefix("dynamodb_local_")
+    return (
+        f"{os.cpu_count()} cores ({platform.machine()}, {platform.system()} "
+        f"{platform.release()}), Python {sys.version.split()[0]}, DynamoDB Local {jar}"
+    )
+
+
+def document(rows: list[TableRow], settings: str, seconds: float) -> str:
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    readings = "\n".join(f"- **{r.key}.** {r.reading}" for r in rows)
+    return f"""# Performance
+
+Measured with `make bench` on {today}, on {machine()}, in {seconds:.0f} s. Settings: {settings}.
+Everything runs on this one machine over loopback: the local stack (`python -m local run`:
+the handlers behind the local gateway, DynamoDB Local, moto server) and the clients. The
+machine is shared and noisy, so absolute times move between runs; each row compares two
+figures measured in the same run, and the ratio is the figure to read. DynamoDB Local is far
+slower than DynamoDB, so absolute latencies say nothing about AWS; call counts and capacity
+units carry over as they are.
+
+{render_table(rows)}
+
+## How to read each row
+
+{readings}
+
+## Reproduce
+
+`make bench` (about ten minutes) prints this table and rewrites this file. `make fuzz` runs
+schemathesis against the stack's own OpenAPI document and `make stress` sends 2,000 mixed
+concurrent requests and then verifies every ledger and audit chain; `make test` runs a
+seconds-long version of all three (`tests/perf/`). Why the benchmark is built this way:
+[decision 0012](decisions/0012-benchmarks.md).
+"""

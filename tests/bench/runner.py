@@ -1,0 +1,106 @@
+"""`make bench`: run every benchmark once, print one table and write docs/performance.md."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.bench import growth, probes, report, throughput
+from tests.bench.stack import BenchStack, bench_stack, loopback_client
+from tests.support.dynamodb_local import ROOT, dynamodb_local
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    cold_runs: int = 5
+    warm_refunds: int = 10
+    requests: int = 200
+    time_limit: float = 60.0
+    unrelated: tuple[int, int] = (1_000, 100_000)
+    earlier: tuple[int, int] = (1, 50)
+    settled: tuple[int, int] = (10, 10_000)
+    fill_time_limit: float = 240.0
+
+    def describe(self) -> str:
+        return (
+            f"cold start median of {self.cold_runs}; AWS calls over {self.warm_refunds} warm "
+            f"refunds; {self.requests} requests (or {self.time_limit:.0f} s) per load row; "
+            f"{self.unrelated[1]:,} unrelated items and {self.settled[1]:,} settled refunds at "
+            "most"
+        )
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class BenchResult:
+    cold: probes.ColdStart
+    calls: probes.AwsCalls
+    load: list[throughput.Row]
+    growth: growth.GrowthResult
+    rows: list[report.TableRow]
+
+
+def run_bench(stack: BenchStack, growth_client: Any, settings: BenchSettings) -> BenchResult:
+    """Every measure, in order; `growth_client` is a DynamoDB Local client of its own."""
+    log(f"cold start: {settings.cold_runs} fresh processes each...")
+    cold = probes.cold_start(stack, settings.cold_runs)
+    log("AWS calls per refund...")
+    calls = probes.aws_calls(stack, settings.warm_refunds)
+    log("POST /refunds under load, and DynamoDB Local's ceiling...")
+    load = throughput.measure(stack, settings.requests, settings.time_limit)
+    log("read capacity as the tables grow...")
+    grown = growth.measure(
+        growth_client,
+        unrelated=settings.unrelated,
+        earlier=settings.earlier,
+        settled=settings.settled,
+        fill_time_limit=settings.fill_time_limit,
+    )
+    rows = [
+        report.cold_start_row(cold),
+        *report.aws_call_rows(calls),
+        *report.load_rows(load, settings.requests, settings.time_limit),
+        *report.growth_rows(grown),
+    ]
+    return BenchResult(cold, calls, load, grown, rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
+    defaults = BenchSettings()
+    parser.add_argument("--cold-runs", type=int, default=defaults.cold_runs)
+    parser.add_argument("--requests", type=int, default=defaults.requests)
+    parser.add_argument("--time-limit", type=float, default=defaults.time_limit)
+    parser.add_argument("--unrelated", type=int, default=defaults.unrelated[1])
+    parser.add_argument("--settled", type=int, default=defaults.settled[1])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    settings = BenchSettings(
+        cold_runs=args.cold_runs,
+        requests=args.requests,
+        time_limit=args.time_limit,
+        unrelated=(min(defaults.unrelated[0], args.unrelated), args.unrelated),
+        settled=(min(defaults.settled[0], args.settled), args.settled),
+    )
+    started = time.monotonic()
+    log("starting the local stack and a second DynamoDB Local, loopback only...")
+    with bench_stack() as stack, dynamodb_local() as endpoint:
+        rows = run_bench(stack, loopback_client("dynamodb", endpoint), settings).rows
+    seconds = time.monotonic() - started
+    print(report.render_table(rows))
+    if not args.no_write:
+        args.out.write_text(report.document(rows, settings.describe(), seconds))
+        log(f"written to {args.out} ({seconds:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
