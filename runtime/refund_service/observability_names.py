@@ -23,3 +23,6 @@ STALE_PENDING_REFUNDS = "StalePendingRefunds"
 PENDING_REFUND_AGE = "PendingRefundAge"
 LEDGER_MISMATCH = "LedgerMismatch"
 LEDGER_VERIFIED = "LedgerVerified"
+# A processor reports success for a refund the ledger recorded as failed: someone must look.
+REFUND_OUTCOME_CONFLICT = "RefundOutcomeConflict"
+UNMATCHED_DISPUTES = "UnmatchedDisputes"

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 VERSION = "v1"
+# Bound to every data key, so KMS (and CloudTrail) say what a key was for.
+ENCRYPTION_CONTEXT = {"purpose": "refund-service-audit-fields"}
 _NONCE_BYTES = 12
 
 
@@ -45,7 +47,9 @@ class KmsEnvelopeEncryptor:
                 key and key.uses < self._max_uses and time.monotonic() - key.created < self._max_age
             )
             if not fresh:
-                answer = self._kms.generate_data_key(KeyId=self._key_id, KeySpec="AES_256")
+                answer = self._kms.generate_data_key(
+                    KeyId=self._key_id, KeySpec="AES_256", EncryptionContext=ENCRYPTION_CONTEXT
+                )
                 key = _DataKey(answer["Plaintext"], answer["CiphertextBlob"], time.monotonic())
                 self._key = key
             assert key is not None
@@ -70,5 +74,7 @@ def decrypt(kms_client: Any, token: str, purpose: str) -> str:
     if version != VERSION or len(encoded) != 3:
         raise ValueError("not an envelope-encrypted field")
     encrypted_key, nonce, sealed = (base64.urlsafe_b64decode(p) for p in encoded)
-    data_key = kms_client.decrypt(CiphertextBlob=encrypted_key)["Plaintext"]
+    data_key = kms_client.decrypt(
+        CiphertextBlob=encrypted_key, EncryptionContext=ENCRYPTION_CONTEXT
+    )["Plaintext"]
     return AESGCM(data_key).decrypt(nonce, sealed, purpose.encode()).decode()

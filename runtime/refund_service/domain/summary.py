@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -77,10 +77,6 @@ class Summary:
     @property
     def reserved_amount(self) -> int:
         return self.refunded_amount + self.pending_refund_amount
-
-    def stored_fields(self) -> dict[str, Any]:
-        """The fields kept on the stored summary (derived ones are recomputed on read)."""
-        return asdict(self)
 
 
 # How each entry type moves the summary's running totals: field -> sign applied to
@@ -160,6 +156,8 @@ def invariant_violations(summary: Summary) -> list[str]:
     problems = []
     if summary.refunded_amount + summary.pending_refund_amount > summary.captured_amount:
         problems.append("refunded + pending exceeds captured")
+    if summary.reserved_amount + summary.chargeback_amount > summary.captured_amount:
+        problems.append("refunded + pending + charged back exceeds captured")
     for f in fields(summary):
         value = getattr(summary, f.name)
         if f.name != "fx_adjustment_amount" and type(value) is int and value < 0:

@@ -18,7 +18,7 @@ from refund_service.bootstrap import aws_client, build_services
 from refund_service.domain.errors import ErrorCode
 from refund_service.observability import PowertoolsMetricsSink, logger, metrics, tracer
 from refund_service.service.context import Services
-from refund_service.service.webhooks import handle_event
+from refund_service.service.webhooks import WebhookOutcome, handle_event
 from refund_service.settings import Settings, load_settings
 
 ENVIRONMENT = (
@@ -60,10 +60,7 @@ def receive(event: dict[str, Any], svc: Services, config: Settings, log: Any) ->
     processor = event.get("rawPath", "").removeprefix(PREFIX)
     if processor != config.processor or processor == "simulated":
         return _answer(
-            404,
-            error_body(
-                ErrorCode.VALIDATION_ERROR, f"No webhooks are configured for {processor!r}."
-            ),
+            404, error_body(ErrorCode.NOT_FOUND, f"No webhooks are configured for {processor!r}.")
         )
     try:
         parser = build_webhook_parser(processor, config.processor_secret_arn)
@@ -75,7 +72,8 @@ def receive(event: dict[str, Any], svc: Services, config: Settings, log: Any) ->
         return _answer(400, error_body(ErrorCode.VALIDATION_ERROR, str(error)))
     handled = [handle_event(svc, log, item) for item in events]
     for item in handled:
-        logger.info(
+        attention = item.outcome in (WebhookOutcome.CONFLICT, WebhookOutcome.UNKNOWN_REFUND)
+        (logger.error if attention else logger.info)(
             "webhook event handled",
             extra={
                 "processor": processor,

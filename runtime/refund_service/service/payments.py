@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -11,6 +11,7 @@ from refund_service.domain.audit import AuditAction, digest
 from refund_service.domain.errors import DomainError, ErrorCode
 from refund_service.domain.fx import parse_rate
 from refund_service.domain.ledger import (
+    Entry,
     EntryType,
     PaymentStatus,
     PaymentTerms,
@@ -23,7 +24,7 @@ from refund_service.domain.money import validate_currency
 from refund_service.domain.summary import Summary
 from refund_service.service.changes import ChangeBuilder
 from refund_service.service.context import Caller, Services, timestamp, with_retries
-from refund_service.service.ports import TransactionState
+from refund_service.service.ports import TransactionState, after
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ def record_payment(services: Services, cmd: PaymentCommand, caller: Caller) -> T
                 "A different payment with this transaction id is already recorded.",
                 {"transaction_id": cmd.transaction_id},
             )
+        _check_reference_is_free(services, cmd)
         builder = ChangeBuilder(state, timestamp(now), caller.initiator, caller.correlation_id)
         builder.summary = Summary(cmd.transaction_id, version=state.summary.version)
         terms = PaymentTerms(
@@ -129,10 +131,25 @@ def record_payment(services: Services, cmd: PaymentCommand, caller: Caller) -> T
         change = builder.build(
             request_digest=cmd.request_digest(), customer_reference=cmd.customer_reference
         )
+        if cmd.processor_reference:
+            change = replace(change, payment_aliases=(cmd.processor_reference,))
         services.store.commit(change)
-        return services.store.load(cmd.transaction_id)
+        return after(state, change)
 
     return with_retries(services, attempt)
+
+
+def _check_reference_is_free(services: Services, cmd: PaymentCommand) -> None:
+    """A processor payment id names one transaction: disputes are matched through it."""
+    if not cmd.processor_reference:
+        return
+    owner = services.store.find_payment(cmd.processor_reference)
+    if owner is not None and owner != cmd.transaction_id:
+        raise DomainError(
+            ErrorCode.TRANSACTION_EXISTS,
+            "This processor_reference is already recorded for another transaction.",
+            {"transaction_id": owner, "processor_reference": cmd.processor_reference},
+        )
 
 
 def _normal_rate(rate: str | None) -> str | None:
@@ -191,22 +208,28 @@ def complete_payment(services: Services, transaction_id: str, caller: Caller) ->
             currency=summary.currency,
             details={"captured_at": now, "fee_amount": fee},
         )
-        services.store.commit(builder.build())
-        return services.store.load(transaction_id)
+        change = builder.build()
+        services.store.commit(change)
+        return after(state, change)
 
     return with_retries(services, attempt)
 
 
+def _recorded_payment(state: TransactionState) -> Entry | None:
+    """The transaction's first PAYMENT entry: what the payment said when it was recorded."""
+    return next((e for e in state.entries if e.type is EntryType.PAYMENT), None)
+
+
 def payment_reference(state: TransactionState) -> str:
     """What the processor calls this payment: its own id if recorded, else ours."""
-    first = next((e for e in state.entries if e.type is EntryType.PAYMENT), None)
+    first = _recorded_payment(state)
     return (first.reference if first else None) or state.summary.transaction_id
 
 
 def _announced_fee(state: TransactionState) -> int:
     """The fee a pending payment announced when it was recorded, booked at capture."""
-    record = next((r for r in state.entries if r.type is EntryType.PAYMENT), None)
-    return record.fee_amount if record else 0
+    first = _recorded_payment(state)
+    return first.fee_amount if first else 0
 
 
 def record_chargeback(
@@ -238,7 +261,7 @@ def record_chargeback(
                 "The payment did not complete; there is nothing to charge back.",
                 {"transaction_id": transaction_id},
             )
-        available = summary.captured_amount - summary.refunded_amount - summary.chargeback_amount
+        available = summary.captured_amount - summary.reserved_amount - summary.chargeback_amount
         disputed = available if amount is None else amount
         if disputed <= 0 or disputed > available:
             raise DomainError(
@@ -257,7 +280,8 @@ def record_chargeback(
             currency=summary.currency,
             details=details,
         )
-        services.store.commit(builder.build())
-        return services.store.load(transaction_id)
+        change = builder.build()
+        services.store.commit(change)
+        return after(state, change)
 
     return with_retries(services, attempt)

@@ -47,6 +47,7 @@ class Change:
     entries: tuple[Entry, ...] = ()
     refunds: tuple[Refund, ...] = ()
     audit: tuple[AuditRecord, ...] = ()
+    payment_aliases: tuple[str, ...] = ()  # processor payment ids that name this transaction
 
 
 def after(state: TransactionState, change: Change) -> TransactionState:
@@ -79,6 +80,10 @@ class LedgerStore(Protocol):
 
     def find_refund(self, refund_id: str) -> str | None:
         """The transaction id a refund belongs to, or None."""
+        ...
+
+    def find_payment(self, processor_reference: str) -> str | None:
+        """The transaction recorded with this processor payment id, or None."""
         ...
 
     def pending_refunds(self, older_than: datetime, limit: int) -> list[PendingRefundRef]:

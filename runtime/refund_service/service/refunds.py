@@ -102,19 +102,24 @@ def _retry_allowed(refund: Refund) -> bool:
     return refund.status is RefundStatus.FAILED and bool((refund.processor or {}).get("retryable"))
 
 
-def _reserve(
-    services: Services, cmd: RefundCommand, caller: Caller
-) -> tuple[Refund, TransactionState]:
+@dataclass(frozen=True)
+class _Reservation:
+    refund: Refund
+    state: TransactionState
+    resumed: bool  # an earlier attempt under the same key made it
+
+
+def _reserve(services: Services, cmd: RefundCommand, caller: Caller) -> _Reservation:
     """Steps 1 to 3: one query, the checks, then one atomic write of the reservation.
 
     A refusal is audited and raised; a version conflict starts over from the query.
     """
 
-    def attempt() -> tuple[Refund, TransactionState]:
+    def attempt() -> _Reservation:
         state = services.store.load(cmd.transaction_id)
         earlier = _same_key(state, cmd.idempotency_key)
         if earlier is not None:
-            return earlier, state
+            return _Reservation(earlier, state, resumed=True)
         now = services.clock()
         builder = ChangeBuilder(state, timestamp(now), caller.initiator, caller.correlation_id)
         builder.audit(AuditAction.LEDGER_QUERIED, details=_ledger_digest(state))
@@ -145,7 +150,7 @@ def _reserve(
         refund = _reserve_in(builder, services, cmd, caller, amount, quote)
         change = builder.build()
         services.store.commit(change)
-        return refund, after(state, change)
+        return _Reservation(refund, after(state, change), resumed=False)
 
     return with_retries(services, attempt)
 
@@ -253,17 +258,35 @@ def request_refund(services: Services, cmd: RefundCommand, caller: Caller) -> Re
     """
     services.metrics.count(names.REFUNDS_REQUESTED)
     try:
-        refund, state = _reserve(services, cmd, caller)
+        reservation = _reserve(services, cmd, caller)
     except DomainError as refusal:
         if refusal.code is ErrorCode.CHARGEBACK_CONFLICT:
             services.metrics.count(names.CHARGEBACK_CONFLICT)
         raise
+    refund, state = reservation.refund, reservation.state
     if refund.status is not RefundStatus.PENDING:  # an earlier attempt with this key finished
         return RefundOutcome(refund, state.summary, result_from_dict(refund.processor or {}))
-    # Asking again for a refund an interrupted attempt reserved is safe: same refund id,
-    # same idempotency key at the processor, so it is never paid twice.
-    result = ask_processor(services, refund)
+    if reservation.resumed:
+        result = _ask_without_sending(services, refund)
+    else:
+        result = ask_processor(services, refund)
     refund, summary = settle(
         services, refund.transaction_id, refund.refund_id, result, caller, known=state
     )
-    return RefundOutcome(refund, summary, result)
+    # The stored answer is the truth: a webhook may have settled the refund meanwhile.
+    recorded = result_from_dict(refund.processor) if refund.processor else result
+    return RefundOutcome(refund, summary, recorded)
+
+
+def _ask_without_sending(services: Services, refund: Refund) -> ProcessorResult:
+    """For a refund an interrupted attempt reserved: what the processor knows of it.
+
+    Only the request that reserved a refund ever sends it. Once that request is gone, whether
+    its send arrived is for the processor to say; if it cannot tell yet, the refund stays
+    pending and the reconciler settles it, so a send can never race a void.
+    """
+    try:
+        found = services.processor.lookup(processor_request(refund))
+    except (ProcessorUnavailableError, ProcessorTimeoutError):
+        found = None
+    return found or normalized(ProcessorCode.TIMEOUT, services.processor.name)

@@ -97,10 +97,13 @@ def _record_outcome(
         currency=refund.currency,
         details={"entries": [f"{refund.transaction_id}#{s:06d}" for s in seqs]},
     )
+    answer = result.as_dict()
+    if not answer.get("processor_reference") and refund.processor:  # keep what we knew
+        answer["processor_reference"] = refund.processor.get("processor_reference")
     return replace(
         refund,
         status=status,
-        processor=result.as_dict(),
+        processor=answer,
         updated_at=builder.now,
         entry_seqs=refund.entry_seqs + tuple(seqs),
         pending_since=refund.pending_since if status is RefundStatus.PENDING else None,
@@ -126,7 +129,7 @@ def settle(
     def attempt() -> tuple[Refund, Summary]:
         state = first.pop() if first else services.store.load(transaction_id)
         refund = _refund_in(state, refund_id)
-        if refund.status is not RefundStatus.PENDING:
+        if refund.status is not RefundStatus.PENDING or _nothing_new(refund, result):
             return refund, state.summary
         builder = ChangeBuilder(
             state, timestamp(services.clock()), caller.initiator, caller.correlation_id
@@ -138,6 +141,12 @@ def settle(
         return settled, builder.summary
 
     return with_retries(services, attempt)
+
+
+def _nothing_new(refund: Refund, result: ProcessorResult) -> bool:
+    """Still pending, as already recorded: asking again (every reconciler run) writes nothing."""
+    recorded = refund.processor or {}
+    return result.status is ProcessorStatus.PENDING and recorded.get("code") == result.code.value
 
 
 def _count_outcome(services: Services, refund: Refund, result: ProcessorResult) -> None:

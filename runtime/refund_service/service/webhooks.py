@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from refund_service import observability_names as names
 from refund_service.domain.audit import AuditAction, Initiator
 from refund_service.domain.errors import DomainError, ErrorCode
 from refund_service.domain.processor import (
@@ -38,6 +39,7 @@ class WebhookOutcome(StrEnum):
     IGNORED = "ignored"
     REPLAYED = "replayed"
     UNKNOWN_REFUND = "unknown_refund"
+    CONFLICT = "conflict"  # the processor says paid; the ledger says failed
 
 
 @dataclass(frozen=True)
@@ -111,15 +113,25 @@ def _refund_event(services: Services, event: WebhookEvent) -> WebhookOutcome:
         WebhookEventKind.REFUND_REVERSED,
     ):
         return _late_failure(services, transaction_id, refund.refund_id, event)
+    if refund.status is RefundStatus.FAILED and event.kind is WebhookEventKind.REFUND_SUCCEEDED:
+        services.metrics.count(names.REFUND_OUTCOME_CONFLICT)
+        return WebhookOutcome.CONFLICT
     return WebhookOutcome.UNCHANGED
 
 
+def _transaction_of_payment(services: Services, event: WebhookEvent) -> str | None:
+    """The transaction a processor payment id names: recorded as its processor_reference,
+    or, when none was recorded, the transaction id itself (what we then send as reference)."""
+    if not event.payment_reference:
+        return None
+    return services.store.find_payment(event.payment_reference) or event.payment_reference
+
+
 def _chargeback_event(services: Services, event: WebhookEvent) -> WebhookOutcome:
-    # Our transaction id is the processor's payment id (it is what we send as the payment
-    # reference), so a dispute names the payment either way.
-    transaction_id = event.transaction_id or event.payment_reference
+    transaction_id = event.transaction_id or _transaction_of_payment(services, event)
     if not transaction_id:
-        return WebhookOutcome.IGNORED
+        services.metrics.count(names.UNMATCHED_DISPUTES)
+        return WebhookOutcome.UNKNOWN_REFUND
     reference = event.dispute_reference or event.event_id
     try:
         record_chargeback(
@@ -132,6 +144,7 @@ def _chargeback_event(services: Services, event: WebhookEvent) -> WebhookOutcome
         )
     except DomainError as refusal:
         if refusal.code in (ErrorCode.TRANSACTION_NOT_FOUND, ErrorCode.AMOUNT_EXCEEDS_REFUNDABLE):
+            services.metrics.count(names.UNMATCHED_DISPUTES)
             return WebhookOutcome.UNCHANGED
         raise
     return WebhookOutcome.CHARGEBACK_RECORDED

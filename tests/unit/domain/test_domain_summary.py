@@ -212,7 +212,7 @@ def histories(draw: st.DrawFn) -> Book:
             actions += ["succeed"] * 3 + ["void"]
         if succeeded:
             actions.append("roll_back")
-        if not book.chargebacks and s.captured_amount > s.refunded_amount:
+        if not book.chargebacks and s.captured_amount > s.reserved_amount:
             actions.append("chargeback")
         if book.chargebacks:
             actions.append("chargeback_reversed")
@@ -230,7 +230,7 @@ def histories(draw: st.DrawFn) -> Book:
         elif action == "roll_back":
             book.roll_back(draw(st.sampled_from(succeeded)))
         elif action == "chargeback":
-            book.chargeback(draw(st.integers(1, s.captured_amount - s.refunded_amount)))
+            book.chargeback(draw(st.integers(1, s.captured_amount - s.reserved_amount)))
         else:
             book.chargeback_reversed(draw(st.integers(0, len(book.chargebacks) - 1)))
         assert invariant_violations(book.summary) == [], action

@@ -367,12 +367,15 @@ def test_refund_failed_after_acceptance_is_a_failure() -> None:
     assert event.kind is WebhookEventKind.REFUND_FAILED
     assert event.result is not None
     assert event.result.processor_code == "REFUND_FAILED"
+    assert event.result.code is ProcessorCode.DECLINED  # success "true" is no approval here
+    assert event.result.status is ProcessorStatus.FAILED
 
 
 def test_refunded_reversed_is_a_reversal() -> None:
     (event,) = adyen_events(notification(adyen_item("REFUNDED_REVERSED")))
     assert event.kind is WebhookEventKind.REFUND_REVERSED
     assert event.refund_id == "txn_1-REFUND"
+    assert event.result is not None and event.result.code is ProcessorCode.DECLINED
 
 
 @pytest.mark.parametrize(

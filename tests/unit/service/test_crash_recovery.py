@@ -131,19 +131,46 @@ def test_crash_then_reconcile_settles_each_refund_once(
 @pytest.mark.parametrize(
     ("name", "commit", "after_write", "processor"), BOUNDARIES, ids=[b[0] for b in BOUNDARIES]
 )
-def test_retry_with_the_same_key_resumes_instead_of_refunding_twice(
+def test_retries_with_the_same_key_end_in_one_paid_refund(
     world: World,
     name: str,
     commit: int | None,
     after_write: bool,
     processor: str | None,
 ) -> None:
+    # Given a request that crashed somewhere between its writes and the processor
     tid = world.pay(amount=10_000)
     command = RefundCommand(tid, RefundReason.OTHER, 4_000, idempotency_key="k-1")
     crash_once(world, commit, after_write, processor, command)
+    # When the client retries with the same key (and again after reconciliation, while the
+    # refund it reserved is left pending), as a client told "pending" or "503" would
     outcome = request_refund(world.services, command, USER)
     assert outcome.refund.refund_id == f"{tid}-REFUND"
+    if outcome.refund.status is RefundStatus.PENDING:
+        world.clock.advance(minutes=10)
+        reconcile(world.services, timedelta(minutes=5), timedelta(hours=1))
+        outcome = request_refund(world.services, command, USER)
+    # Then exactly one refund of 4,000 was paid, never two
     assert outcome.refund.status is RefundStatus.SUCCESS
-    assert world.memory.payments() == {f"{tid}-REFUND": 1}
+    assert sum(world.memory.payments().values()) == 1
     assert world.store.load(tid).summary.refunded_amount == 4_000
     assert_settled_exactly_once(world, tid)
+
+
+def test_a_resumed_refund_is_never_sent_again(world: World) -> None:
+    """Only the request that reserved a refund sends it: a resend could race the reconciler's
+    void and be paid after the reservation was released."""
+    tid = world.pay(amount=10_000)
+    command = RefundCommand(tid, RefundReason.OTHER, 4_000, idempotency_key="k-2")
+    crash_once(world, 1, True, None, command)  # reserved, never sent
+    sent: list[str] = []
+    real = world.services.processor.refund
+    world.services.processor.refund = lambda request: (
+        sent.append(request.refund_id)
+        or real(  # type: ignore[method-assign]
+            request
+        )
+    )
+    outcome = request_refund(world.services, command, USER)
+    assert sent == []
+    assert outcome.refund.status is RefundStatus.PENDING

@@ -296,3 +296,40 @@ def test_every_refund_has_a_complete_audit_trail(world: World) -> None:
     records = get_audit(world.store, tid).records
     assert all(r.initiator.id == "user-123" for r in records)
     assert records[1].details["digest"] and len(records[1].details["digest"]) == 64
+
+
+def test_a_processor_reference_names_one_transaction(world: World) -> None:
+    world.pay("order-1", processor_reference="pi_shared")
+    with pytest.raises(DomainError) as refused:
+        world.pay("order-2", processor_reference="pi_shared")
+    assert refused.value.code is ErrorCode.TRANSACTION_EXISTS
+    assert world.store.find_payment("pi_shared") == "order-1"
+    outcome = refund(world, "order-1", 100)
+    assert outcome.refund.payment_reference == "pi_shared"
+
+
+def test_a_chargeback_leaves_room_for_pending_refunds(world: World) -> None:
+    tid = world.pay(amount=10_000)
+    refund(world, tid, 4_000, metadata={"simulate": "pending"})
+    state = record_chargeback(world.services, tid, USER, reason="fraudulent")
+    assert state.summary.chargeback_amount == 6_000
+    with pytest.raises(DomainError) as refused:
+        record_chargeback(world.services, tid, USER, 1, reason="again")
+    assert refused.value.code is ErrorCode.AMOUNT_EXCEEDS_REFUNDABLE
+
+
+def test_asking_again_while_still_pending_writes_nothing(world: World) -> None:
+    from datetime import timedelta
+
+    tid = world.pay(amount=10_000)
+    outcome = refund(world, tid, 1_000, metadata={"simulate": "pending"})
+    before = len(get_audit(world.store, tid).records)
+    from refund_service.domain.processor import ProcessorCode, normalized
+    from refund_service.service.settlement import settle
+
+    still = normalized(ProcessorCode.PENDING, "simulated")
+    settle(world.services, tid, outcome.refund.refund_id, still, USER)
+    assert len(get_audit(world.store, tid).records) == before
+    assert get_refund(world.store, outcome.refund.refund_id).refund.processor["processor_reference"]
+    world.clock.advance(minutes=1)
+    assert reconcile(world.services, timedelta(0), timedelta(hours=1)).succeeded

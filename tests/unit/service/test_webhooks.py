@@ -234,3 +234,41 @@ def test_other_processors_webhooks_are_not_served(world: World, secret_arn: str)
     event = http_event("POST", "/webhooks/adyen", "{}")
     log = DynamoDBEventLog(world.client, world.tables["Idempotency"])
     assert receive(event, world.services, settings, log)["statusCode"] == 404
+
+
+def test_adyen_refund_failed_with_success_true_voids_a_pending_refund(
+    world: World, secret_arn: str
+) -> None:
+    tid, rid = refund_of(world, 3_000, simulate="pending")
+    body = adyen_notification("REFUND_FAILED", "true", rid, 3_000)
+    assert deliver(world, "adyen", secret_arn, body, {})[0] == 200
+    state = world.store.load(tid)
+    assert state.refunds[rid].status is RefundStatus.FAILED
+    assert state.summary.refunded_amount == 0 and state.summary.pending_refund_amount == 0
+
+
+def test_a_dispute_finds_the_payment_by_its_processor_reference(
+    world: World, secret_arn: str
+) -> None:
+    tid = world.pay(amount=10_000, processor_reference="pi_order_1")
+    dispute = {
+        "id": "dp_9",
+        "object": "dispute",
+        "amount": 10_000,
+        "currency": "usd",
+        "payment_intent": "pi_order_1",
+        "reason": "fraudulent",
+    }
+    body = json.dumps(
+        {"id": "evt_d9", "type": "charge.dispute.created", "data": {"object": dispute}}
+    ).encode()
+    assert deliver(world, "stripe", secret_arn, body, stripe_signed(body))[0] == 200
+    assert world.store.load(tid).summary.chargeback_amount == 10_000
+
+
+def test_success_reported_for_a_failed_refund_is_flagged(world: World, secret_arn: str) -> None:
+    tid, rid = refund_of(world, 2_000, simulate="decline")
+    body = stripe_refund_event(rid, "succeeded", previous="pending")
+    assert deliver(world, "stripe", secret_arn, body, stripe_signed(body))[0] == 200
+    assert world.store.load(tid).refunds[rid].status is RefundStatus.FAILED  # not rewritten
+    assert world.metrics.counts.get("RefundOutcomeConflict") == 1

@@ -48,6 +48,14 @@ def refund_sk(refund_id: str) -> str:
     return f"{REFUND_PREFIX}{refund_id}"
 
 
+def payment_alias_key(processor_reference: str) -> dict[str, str]:
+    return {"pk": f"PAYREF#{processor_reference}", "sk": "ALIAS"}
+
+
+def payment_alias_item(processor_reference: str, transaction_id: str) -> dict[str, str]:
+    return {**payment_alias_key(processor_reference), "transaction_id": transaction_id}
+
+
 def serialize(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _serializer.serialize(v) for k, v in item.items() if v is not None}
 

@@ -78,6 +78,14 @@ class DynamoDBLedgerStore:
             return None
         return str(items[0]["pk"]["S"]).removeprefix("TXN#")
 
+    def find_payment(self, processor_reference: str) -> str | None:
+        item = self._client.get_item(
+            TableName=self._ledger,
+            Key=codec.serialize(codec.payment_alias_key(processor_reference)),
+            ConsistentRead=True,
+        ).get("Item")
+        return str(item["transaction_id"]["S"]) if item else None
+
     def pending_refunds(self, older_than: datetime, limit: int) -> list[PendingRefundRef]:
         refs: list[PendingRefundRef] = []
         items = self._query_all(
@@ -126,7 +134,12 @@ class DynamoDBLedgerStore:
 
     def commit(self, change: Change) -> None:
         try:
-            self._client.transact_write_items(TransactItems=self._transact_items(change))
+            self._client.transact_write_items(
+                TransactItems=self._transact_items(change),
+                # The new chain head names this change: a resend of a write that already
+                # committed is recognised by DynamoDB instead of failing its conditions.
+                ClientRequestToken=change.head.chain.hash[:36],
+            )
         except ClientError as error:
             if _is_conflict(error):
                 raise ConcurrentUpdateError(str(error)) from error
@@ -141,6 +154,11 @@ class DynamoDBLedgerStore:
             for r in change.refunds
         ]
         items += [self._put_new(self._audit, codec.audit_to_item(a)) for a in change.audit]
+        transaction_id = change.head.summary.transaction_id
+        items += [
+            self._put_new(self._ledger, codec.payment_alias_item(alias, transaction_id))
+            for alias in change.payment_aliases
+        ]
         return items
 
     def _put_new(self, table: str, item: dict[str, Any]) -> dict[str, Any]:

@@ -325,7 +325,10 @@ def _adyen_amount(item: Mapping[str, Any]) -> tuple[int | None, str | None]:
 def _adyen_refund_result(
     item: Mapping[str, Any], event_code: str, success: bool
 ) -> ProcessorResult:
-    code = ProcessorCode.APPROVED if success else ProcessorCode.DECLINED
+    # REFUND_FAILED and REFUNDED_REVERSED arrive with success "true" (the notification itself
+    # succeeded): only a successful REFUND is an approval.
+    approved = success and event_code == "REFUND"
+    code = ProcessorCode.APPROVED if approved else ProcessorCode.DECLINED
     return normalized(
         code,
         ADYEN,
