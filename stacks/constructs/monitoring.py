@@ -178,6 +178,18 @@ class Monitoring(Construct):
             threshold=0,
             description="A ledger summary differs from the fold of its entries",
         )
+        self._alarm(
+            "RefundOutcomeConflict",
+            custom_metric(names.REFUND_OUTCOME_CONFLICT, "Sum"),
+            threshold=0,
+            description="The processor reports success for a refund the ledger recorded as failed",
+        )
+        self._alarm(
+            "UnmatchedDisputes",
+            custom_metric(names.UNMATCHED_DISPUTES, "Sum"),
+            threshold=0,
+            description="A processor dispute names no payment the ledger can record it on",
+        )
         self._anomaly_alarm("RefundCountAnomaly", names.REFUNDS_SUCCEEDED, "succeeded refunds")
         self._anomaly_alarm("RefundAmountAnomaly", names.REFUND_AMOUNT, "refunded amount")
 

@@ -68,6 +68,8 @@ def test_the_expected_alarms_exist(synthesized: Synthesized) -> None:
         "ProcessorFailureRate",
         "StalePendingRefunds",
         "LedgerMismatch",
+        "RefundOutcomeConflict",
+        "UnmatchedDisputes",
         "RefundCountAnomaly",
         "RefundAmountAnomaly",
         "ReconcilerDeadLetters",
@@ -128,6 +130,8 @@ def test_processor_failure_rate_is_math_on_custom_metrics(synthesized: Synthesiz
     [
         ("StalePendingRefunds", names.STALE_PENDING_REFUNDS),
         ("LedgerMismatch", names.LEDGER_MISMATCH),
+        ("RefundOutcomeConflict", names.REFUND_OUTCOME_CONFLICT),
+        ("UnmatchedDisputes", names.UNMATCHED_DISPUTES),
     ],
 )
 def test_any_stale_refund_or_ledger_mismatch_alarms(
