@@ -9,7 +9,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install test lint typecheck unit synth deploy run token reset demo bench clean
+.PHONY: help install test lint typecheck unit synth deploy run token reset demo bench fuzz stress openapi clean
 
 help:
 	@echo "make run      start the whole service locally on http://127.0.0.1:$${PORT:-8000}"
@@ -19,6 +19,9 @@ help:
 	@echo "make reset    wipe local data"
 	@echo "make synth    synthesize the CloudFormation template offline"
 	@echo "make bench    benchmarks, printed as a table and written to docs/performance.md"
+	@echo "make fuzz     schemathesis against the local stack's OpenAPI document"
+	@echo "make stress   2,000 mixed concurrent requests, then every ledger verified"
+	@echo "make openapi  regenerate docs/openapi.json from the code"
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -65,9 +68,17 @@ demo: $(STAMP)
 bench: install
 	$(BIN)/python -m tests.bench
 
+
+# schemathesis against the local stack's own OpenAPI document, a few minutes at most
+fuzz: install
+	$(BIN)/python -m tests.bench.fuzz
+
+# 2,000 mixed concurrent requests against the local stack, then every ledger verified
+stress: install
+	$(BIN)/python -m tests.bench.stress
+
 clean:
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: openapi
 openapi: $(STAMP)
 	PYTHONPATH=runtime $(BIN)/python -m refund_service.api.openapi_document docs/openapi.json

@@ -20,6 +20,7 @@ class LocalConfig:
     dynamodb_port: int
     moto_port: int
     reconcile_seconds: float = 30.0
+    workers: int = 4  # function instances serving requests side by side
 
     @classmethod
     def from_env(cls) -> LocalConfig:
@@ -29,6 +30,7 @@ class LocalConfig:
             dynamodb_port=int(os.environ.get("DYNAMODB_PORT", "8100")),
             moto_port=int(os.environ.get("MOTO_PORT", "8101")),
             reconcile_seconds=float(os.environ.get("RECONCILE_SECONDS", "30")),
+            workers=int(os.environ.get("LOCAL_WORKERS", "4")),
         )
 
     @property

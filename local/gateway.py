@@ -112,9 +112,11 @@ def make_server(host: str, port: int, gateway: Gateway) -> ThreadingHTTPServer:
                     self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
+            if self.command != "HEAD":
+                self.wfile.write(payload)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815
+        do_HEAD = do_OPTIONS = do_TRACE = _handle  # noqa: N815
 
         def log_message(self, format: str, *args: Any) -> None:
             return  # the handlers log each request themselves, as JSON

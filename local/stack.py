@@ -10,6 +10,7 @@ from typing import Any
 
 from local import auth
 from local.config import HOST, LocalConfig
+from local.functions import LocalFunctions
 from local.gateway import Gateway, make_server
 from local.processes import (
     require_free,
@@ -21,26 +22,13 @@ from local.processes import (
 from local.provision import DemoPayment
 
 
-def _webhooks_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from refund_service.handlers import webhooks  # noqa: PLC0415
-
-    result: dict[str, Any] = webhooks.handler(event, context)
-    return result
-
-
-def _webhooks_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from refund_service.handlers import webhooks  # noqa: PLC0415
-
-    result: dict[str, Any] = webhooks.handler(event, context)
-    return result
-
-
 class LocalStack:
     def __init__(self, config: LocalConfig):
         self.config = config
         self.processes: list[subprocess.Popen[bytes]] = []
         self.demo: list[DemoPayment] = []
         self._server: Any = None
+        self._functions: LocalFunctions | None = None
         self._stopping = threading.Event()
 
     def start(self) -> None:
@@ -61,10 +49,10 @@ class LocalStack:
         os.environ.update(config.handler_environment(audit_key_id=""))
         self._provision()
         key = auth.signing_key(config.key_file)
-        from refund_service.handlers import api  # noqa: PLC0415 - after the env is set
-
+        environment = {name: os.environ[name] for name in config.handler_environment("")}
+        self._functions = LocalFunctions(environment, config.workers)
         local_routes = {("POST", "/local/reconcile"): self.reconcile_now}
-        gateway = Gateway(key, api.handler, _webhooks_handler, local_routes)
+        gateway = Gateway(key, self._functions.api, self._functions.webhooks, local_routes)
         self._server = make_server(HOST, config.port, gateway)
         threading.Thread(target=self._reconcile_forever, name="reconciler", daemon=True).start()
 
@@ -137,4 +125,6 @@ class LocalStack:
         self._stopping.set()
         if self._server is not None:
             self._server.server_close()
+        if self._functions is not None:
+            self._functions.close()
         stop(self.processes)

@@ -209,6 +209,7 @@ class StressClient:
 @dataclass
 class Verification:
     transactions_checked: int = 0
+    verify_failures: int = 0
     ledger_failures: list[str] = field(default_factory=list)
     refunds_in_ledger: int = 0
     acknowledged: int = 0
@@ -254,7 +255,7 @@ class StressReport:
             f"{sent} requests from {self.clients} clients on {self.payments} payments "
             f"in {self.seconds:.1f} s ({sent / self.seconds:.1f} req/s)",
             f"reconciler afterwards: {v.reconciled}",
-            f"verify_all: {v.transactions_checked} transactions, {len(v.ledger_failures)} failures "
+            f"verify_all: {v.transactions_checked} transactions, {v.verify_failures} failures "
             "(summary = fold of entries, balanced journals, audit chain, invariants)",
             f"refunds in the ledger: {v.refunds_in_ledger}; acknowledged to clients: "
             f"{v.acknowledged}; still pending: {v.still_pending}",
@@ -308,6 +309,7 @@ def verify(stack: BenchStack, payments: list[str], shared: Shared) -> Verificati
     store = DynamoDBLedgerStore(client, "PaymentLedger", "PaymentAuditTrail")
     report = verify_all(store)
     result.transactions_checked = report.checked
+    result.verify_failures = len(report.failures)
     for failure in report.failures:
         result.ledger_failures.append(
             f"verify {failure.transaction_id}: mismatch {failure.mismatch}, "

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -117,7 +118,7 @@ def service_load(stack: BenchStack, shape: Shape, requests: int, time_limit: flo
             code = answer.get("error_code") if isinstance(answer, dict) else None
             return f"{status}:{code}"
 
-        work.append([lambda t=t, f=refund: f(t) for t in plan])
+        work.append([partial(refund, t) for t in plan])
     return run_clients(work, time_limit)
 
 
@@ -237,7 +238,7 @@ def ceiling_load(client: Any, shape: Shape, requests: int, time_limit: float) ->
     for partition in partitions:
         ceiling.create(partition)
     work: list[list[Work]] = [
-        [lambda p=p: ceiling.refund(p) for p in plan]
+        [partial(ceiling.refund, p) for p in plan]
         for plan in _assignments(shape, requests, partitions)
     ]
     result = run_clients(work, time_limit)

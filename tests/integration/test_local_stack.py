@@ -255,3 +255,30 @@ def test_java_missing_is_one_clear_line(tmp_path: Any) -> None:
     assert done.returncode == 1
     assert done.stderr.strip().startswith("error: Java 17 or newer is needed for DynamoDB Local")
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_concurrent_callers_keep_their_own_requests(stack: RunningStack) -> None:
+    # Given eight users, each refunding their own payment at the same moment
+    payments = {f"user-{i}": new_payment(stack, amount=1_000) for i in range(8)}
+    barrier = threading.Barrier(len(payments))
+
+    def one(user: str) -> tuple[int, Any]:
+        token = stack.token(subject=user)
+        barrier.wait()
+        body = {"transaction_id": payments[user], "amount": 100, "reason": "other"}
+        status, _, answer = stack.request(
+            "POST", "/refunds", body, token=token, headers={"Idempotency-Key": f"mine-{user}"}
+        )
+        return status, answer
+
+    with ThreadPoolExecutor(max_workers=len(payments)) as pool:
+        answers = dict(zip(payments, pool.map(one, payments), strict=True))
+    # Then each answer is about the user's own payment, and the audit trail names the user
+    for user, (status, answer) in answers.items():
+        assert status == 200, answer
+        assert answer["refund_transaction_id"] == f"{payments[user]}-REFUND"
+        _, _, trail = stack.request(
+            "GET", f"/transactions/{payments[user]}/audit", token=stack.token()
+        )
+        pending = [r for r in trail["records"] if r["action"] == "REFUND_PENDING"]
+        assert [r["initiator"]["id"] for r in pending] == [user]

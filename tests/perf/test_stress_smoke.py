@@ -16,7 +16,7 @@ from tests.support.world import USER, World
 
 @pytest.fixture(scope="module")
 def stress(perf_stack: BenchStack) -> StressReport:
-    return run_stress(perf_stack, requests=100, clients=8, payments=6, seed=3, time_limit=60)
+    return run_stress(perf_stack, requests=100, clients=4, payments=6, seed=3, time_limit=60)
 
 
 def test_every_request_got_an_answer(stress: StressReport) -> None:
@@ -44,11 +44,6 @@ def test_audit_reads_said_broken_only_while_writes_were_in_flight(stress: Stress
         assert "chain head does not match the last record" in finding, finding
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="queries.get_audit reads the head and the records with two Queries; a refund "
-    "committed in between makes a sound chain look broken (found by make stress)",
-)
 def test_an_audit_read_is_consistent_while_a_refund_commits(world: World) -> None:
     # Given a payment, and a store on which a refund commits between the head and the records
     transaction_id = world.pay(amount=10_000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -386,6 +387,11 @@ def _has_unencodable_text(body: str) -> bool:
 def _pre_check(event: dict[str, Any], method: str, path: str) -> dict[str, Any] | Principal | None:
     """Size and auth, before any parsing: a refused request is not looked at further."""
     body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body).decode()
+        except ValueError:  # binascii.Error and UnicodeDecodeError are both ValueErrors
+            return _raw(400, error_body(ErrorCode.VALIDATION_ERROR, "The body is not UTF-8 JSON."))
     if len(body.encode()) > MAX_BODY_BYTES:
         return _raw(
             400,

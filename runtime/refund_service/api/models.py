@@ -43,7 +43,13 @@ def _currency(value: str) -> str:
 
 CurrencyCode = Annotated[
     StrictStr,
-    Field(min_length=3, max_length=3, examples=["USD"], description="ISO 4217 alphabetic code"),
+    Field(
+        min_length=3,
+        max_length=3,
+        pattern=r"^[A-Za-z]{3}$",
+        examples=["USD"],
+        description="ISO 4217 alphabetic code (a code the standard lists with a minor unit)",
+    ),
     AfterValidator(_currency),
 ]
 
@@ -72,6 +78,9 @@ class RefundRequest(Strict):
 
 
 class PaymentRequest(Strict):
+    """A payment to record. `settlement_currency` and `fx_rate` come together or not at all;
+    `tax_amount` and `fee_amount` are at most `amount`."""
+
     transaction_id: Identifier
     amount: Amount
     currency: CurrencyCode

@@ -40,7 +40,8 @@ class ServicePolicy:
     refund: RefundPolicy = field(default_factory=RefundPolicy)
     fee_policy: FeePolicy = FeePolicy.NONE
     currency_conversion: bool = False
-    max_attempts: int = 60  # optimistic-concurrency retries per change
+    max_attempts: int = 60  # optimistic-concurrency retries per change...
+    max_contention_seconds: float = 8.0  # ...within this long, well inside a request's time
 
 
 @dataclass
@@ -69,10 +70,13 @@ T = TypeVar("T")
 
 def with_retries(services: Services, attempt: Callable[[], T]) -> T:
     """Run a read-decide-write attempt until it commits, backing off on version conflicts."""
+    deadline = time.monotonic() + services.policy.max_contention_seconds
     for number in range(services.policy.max_attempts):
         try:
             return attempt()
         except ConcurrentUpdateError:
+            if time.monotonic() >= deadline:
+                break
             services.sleep(random.uniform(0, min(0.2, 0.005 * 2 ** min(number, 6))))  # noqa: S311
     raise DomainError(
         ErrorCode.LEDGER_CONTENTION,

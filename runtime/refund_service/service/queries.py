@@ -56,7 +56,8 @@ class AuditView:
 
 def get_audit(store: LedgerStore, transaction_id: str) -> AuditView:
     head = store.load(transaction_id).head
-    records = store.audit_records(transaction_id)
+    # Records committed after the head was read belong to a later chain head: leave them out.
+    records = [r for r in store.audit_records(transaction_id) if r.seq <= head.chain.seq]
     if not head.stored and not records:
         raise DomainError(
             ErrorCode.TRANSACTION_NOT_FOUND,

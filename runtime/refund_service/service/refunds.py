@@ -270,9 +270,16 @@ def request_refund(services: Services, cmd: RefundCommand, caller: Caller) -> Re
         result = _ask_without_sending(services, refund)
     else:
         result = ask_processor(services, refund)
-    refund, summary = settle(
-        services, refund.transaction_id, refund.refund_id, result, caller, known=state
-    )
+    try:
+        refund, summary = settle(
+            services, refund.transaction_id, refund.refund_id, result, caller, known=state
+        )
+    except DomainError as contention:
+        if contention.code is not ErrorCode.LEDGER_CONTENTION:
+            raise
+        # The processor has answered but the ledger is too busy to record it now: the refund
+        # stays pending and the reconciler records the processor's answer.
+        return RefundOutcome(refund, state.summary, result)
     # The stored answer is the truth: a webhook may have settled the refund meanwhile.
     recorded = result_from_dict(refund.processor) if refund.processor else result
     return RefundOutcome(refund, summary, recorded)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -333,3 +334,64 @@ def test_asking_again_while_still_pending_writes_nothing(world: World) -> None:
     assert get_refund(world.store, outcome.refund.refund_id).refund.processor["processor_reference"]
     world.clock.advance(minutes=1)
     assert reconcile(world.services, timedelta(0), timedelta(hours=1)).succeeded
+
+
+def test_a_ledger_too_busy_to_record_the_answer_leaves_the_refund_pending(world: World) -> None:
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from refund_service.service.ports import ConcurrentUpdateError
+
+    tid = world.pay(amount=10_000)
+    store = world.services.store
+
+    class BusyAfterReserving:
+        commits = 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store, name)
+
+        def commit(self, change: Any) -> None:
+            BusyAfterReserving.commits += 1
+            if BusyAfterReserving.commits > 1:
+                raise ConcurrentUpdateError("always someone else")
+            store.commit(change)
+
+    world.services.store = BusyAfterReserving()  # type: ignore[assignment]
+    world.services.policy = replace(world.services.policy, max_contention_seconds=0.0)
+    outcome = refund(world, tid, 2_500)
+    world.services.store = store
+    # the processor paid, the ledger could not say so yet: pending, not an error
+    assert outcome.refund.status is RefundStatus.PENDING
+    assert world.memory.payments() == {f"{tid}-REFUND": 1}
+    world.clock.advance(minutes=10)
+    reconcile(world.services, timedelta(minutes=5), timedelta(hours=1))
+    assert world.store.load(tid).summary.refunded_amount == 2_500
+    assert world.memory.payments() == {f"{tid}-REFUND": 1}
+
+
+def test_endless_contention_ends_in_a_retryable_refusal_not_a_hang(world: World) -> None:
+    from dataclasses import replace
+
+    from refund_service.service.ports import ConcurrentUpdateError
+
+    tid = world.pay(amount=10_000)
+    store = world.services.store
+
+    class AlwaysLosing:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store, name)
+
+        def commit(self, change: Any) -> None:
+            raise ConcurrentUpdateError("someone else, again")
+
+    world.services.store = AlwaysLosing()  # type: ignore[assignment]
+    world.services.policy = replace(world.services.policy, max_contention_seconds=0.05)
+    world.services.sleep = lambda seconds: time.sleep(min(seconds, 0.01))
+    started = time.monotonic()
+    with pytest.raises(DomainError) as refused:
+        refund(world, tid, 100)
+    assert refused.value.code is ErrorCode.LEDGER_CONTENTION
+    assert time.monotonic() - started < 5
+    world.services.store = store
+    assert world.store.load(tid).summary.pending_refund_amount == 0

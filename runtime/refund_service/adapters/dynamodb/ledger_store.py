@@ -134,12 +134,11 @@ class DynamoDBLedgerStore:
 
     def commit(self, change: Change) -> None:
         try:
-            self._client.transact_write_items(
-                TransactItems=self._transact_items(change),
-                # The new chain head names this change: a resend of a write that already
-                # committed is recognised by DynamoDB instead of failing its conditions.
-                ClientRequestToken=change.head.chain.hash[:36],
-            )
+            # botocore gives each call a ClientRequestToken and keeps it across its own
+            # retries, so a resend of a write that already committed succeeds as the same
+            # request instead of failing its conditions. A token derived from the content
+            # would be wrong: two requests can build byte-identical changes.
+            self._client.transact_write_items(TransactItems=self._transact_items(change))
         except ClientError as error:
             if _is_conflict(error):
                 raise ConcurrentUpdateError(str(error)) from error
