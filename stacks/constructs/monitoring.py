@@ -6,7 +6,7 @@ dimension `service` = SERVICE_NAME.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from aws_cdk import Aws, Duration
 from aws_cdk import aws_apigatewayv2 as apigwv2
@@ -43,6 +43,32 @@ def custom_metric(
         statistic=statistic,
         period=period,
     )
+
+
+# Metrics where a single occurrence needs a person: (alarm, metric, description).
+_ANY_IS_AN_ALARM: tuple[tuple[str, Callable[[], cloudwatch.IMetric], str], ...] = (
+    (
+        "StalePendingRefunds",
+        lambda: custom_metric(names.STALE_PENDING_REFUNDS, "Maximum"),
+        "Refunds have been pending longer than the reconciler allows",
+    ),
+    (
+        # The verifier reports hourly: an hour-long period keeps the alarm up until the next run.
+        "LedgerMismatch",
+        lambda: custom_metric(names.LEDGER_MISMATCH, "Maximum", Duration.hours(1)),
+        "A ledger summary differs from the fold of its entries",
+    ),
+    (
+        "RefundOutcomeConflict",
+        lambda: custom_metric(names.REFUND_OUTCOME_CONFLICT, "Sum"),
+        "The processor reports success for a refund the ledger recorded as failed",
+    ),
+    (
+        "UnmatchedDisputes",
+        lambda: custom_metric(names.UNMATCHED_DISPUTES, "Sum"),
+        "A processor dispute names no payment the ledger can record it on",
+    ),
+)
 
 
 class Monitoring(Construct):
@@ -165,31 +191,8 @@ class Monitoring(Construct):
             evaluation_periods=3,
             datapoints=2,
         )
-        self._alarm(
-            "StalePendingRefunds",
-            custom_metric(names.STALE_PENDING_REFUNDS, "Maximum"),
-            threshold=0,
-            description="Refunds have been pending longer than the reconciler allows",
-        )
-        # The verifier reports hourly: an hour-long period keeps the alarm up until the next run.
-        self._alarm(
-            "LedgerMismatch",
-            custom_metric(names.LEDGER_MISMATCH, "Maximum", Duration.hours(1)),
-            threshold=0,
-            description="A ledger summary differs from the fold of its entries",
-        )
-        self._alarm(
-            "RefundOutcomeConflict",
-            custom_metric(names.REFUND_OUTCOME_CONFLICT, "Sum"),
-            threshold=0,
-            description="The processor reports success for a refund the ledger recorded as failed",
-        )
-        self._alarm(
-            "UnmatchedDisputes",
-            custom_metric(names.UNMATCHED_DISPUTES, "Sum"),
-            threshold=0,
-            description="A processor dispute names no payment the ledger can record it on",
-        )
+        for construct_id, metric, description in _ANY_IS_AN_ALARM:
+            self._alarm(construct_id, metric(), threshold=0, description=description)
         self._anomaly_alarm("RefundCountAnomaly", names.REFUNDS_SUCCEEDED, "succeeded refunds")
         self._anomaly_alarm("RefundAmountAnomaly", names.REFUND_AMOUNT, "refunded amount")
 
