@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
     RequestValidationError,
     ResponseValidationError,
 )
@@ -60,6 +61,11 @@ COMMON_ERRORS: dict[int, OpenAPIResponse] = {
     403: _error("FORBIDDEN: the token lacks the route's scope"),
     500: _error("INTERNAL_ERROR, with a correlation id"),
 }
+# Routes that take a body can also refuse its media type.
+BODY_ERRORS: dict[int, OpenAPIResponse] = {
+    **COMMON_ERRORS,
+    415: _error("UNSUPPORTED_MEDIA_TYPE: the body is not application/json"),
+}
 
 
 def _ok(model: type[Any], description: str) -> OpenAPIResponse:
@@ -103,7 +109,7 @@ def build_app(get_runtime: Callable[[], ApiRuntime]) -> APIGatewayHttpResolver:
                 "PROCESSOR_DECLINED",
             ),
             503: _error("PROCESSOR_UNAVAILABLE: nothing was refunded; retry"),
-            **COMMON_ERRORS,
+            **BODY_ERRORS,
         },
         security=[{SECURITY_SCHEME: ["refunds:write"]}],
         tags=["refunds"],
@@ -149,7 +155,7 @@ def build_app(get_runtime: Callable[[], ApiRuntime]) -> APIGatewayHttpResolver:
             200: _ok(RefundResponse, "The refund, rolled back"),
             404: _error("REFUND_NOT_FOUND"),
             409: _error("REFUND_NOT_REVERSIBLE"),
-            **COMMON_ERRORS,
+            **BODY_ERRORS,
         },
         security=[{SECURITY_SCHEME: ["refunds:admin"]}],
         tags=["refunds"],
@@ -203,7 +209,7 @@ def build_app(get_runtime: Callable[[], ApiRuntime]) -> APIGatewayHttpResolver:
         responses={
             201: _ok(LedgerResponse, "Recorded (or the identical request again)"),
             409: _error("TRANSACTION_EXISTS"),
-            **COMMON_ERRORS,
+            **BODY_ERRORS,
         },
         security=[{SECURITY_SCHEME: ["ledger:write"]}],
         tags=["transactions"],
@@ -251,7 +257,7 @@ def build_app(get_runtime: Callable[[], ApiRuntime]) -> APIGatewayHttpResolver:
             404: _error("TRANSACTION_NOT_FOUND"),
             409: _error("TRANSACTION_PENDING, TRANSACTION_NOT_REFUNDABLE"),
             422: _error("AMOUNT_EXCEEDS_REFUNDABLE"),
-            **COMMON_ERRORS,
+            **BODY_ERRORS,
         },
         security=[{SECURITY_SCHEME: ["ledger:write"]}],
         tags=["transactions"],
@@ -303,6 +309,13 @@ def _register_error_handlers(app: APIGatewayHttpResolver) -> None:
             error_body(
                 ErrorCode.VALIDATION_ERROR, "The request is not valid.", {"errors": problems}
             ),
+        )
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def not_json(_: RequestUnsupportedContentType) -> Response[Any]:
+        return _json(
+            415,
+            error_body(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json."),
         )
 
     @app.exception_handler(DomainError)
@@ -371,6 +384,13 @@ def _raw(status: int, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _is_json(event: dict[str, Any]) -> bool:
+    """A body is JSON unless its Content-Type says otherwise (no Content-Type is taken as JSON)."""
+    declared = (event.get("headers") or {}).get("content-type", "")
+    media_type = declared.split(";", 1)[0].strip().lower()
+    return media_type in ("", "application/json") or media_type.endswith("+json")
+
+
 def _has_unencodable_text(body: str) -> bool:
     """JSON escapes can smuggle in lone surrogates, which no store or log can encode."""
     if "\\ud" not in body.lower():
@@ -400,6 +420,11 @@ def _pre_check(event: dict[str, Any], method: str, path: str) -> dict[str, Any] 
                 f"The body exceeds {MAX_BODY_BYTES} bytes.",
                 {"limit_bytes": MAX_BODY_BYTES},
             ),
+        )
+    if body and not _is_json(event):
+        return _raw(
+            415,
+            error_body(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json."),
         )
     if _has_unencodable_text(body):
         return _raw(

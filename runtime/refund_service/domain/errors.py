@@ -30,6 +30,7 @@ class ErrorCode(StrEnum):
     REFUND_NOT_REVERSIBLE = "REFUND_NOT_REVERSIBLE"
     LEDGER_CONTENTION = "LEDGER_CONTENTION"
     NOT_FOUND = "NOT_FOUND"  # no such route
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"  # a body that is not application/json
 
 
 class DomainError(Exception):

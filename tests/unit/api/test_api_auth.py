@@ -150,3 +150,21 @@ def test_a_plain_correlation_id_is_kept_and_anything_else_replaced(module_api: A
         _, _, headers = module_api.call("GET", "/refunds", headers={"X-Correlation-Id": offered})
         assert headers["X-Correlation-Id"] != offered
         assert len(headers["X-Correlation-Id"]) <= 128
+
+
+def test_a_body_that_is_not_declared_json_is_415(module_api: Api) -> None:
+    body = {"transaction_id": "t", "amount": 1, "reason": "other"}
+    status, answer, _ = module_api.call(
+        "POST", "/refunds", body, headers={"Content-Type": "text/plain", "Idempotency-Key": "k"}
+    )
+    assert (status, answer["error_code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+def test_a_multipart_body_without_boundary_is_415_not_500(module_api: Api) -> None:
+    status, answer, _ = module_api.call(
+        "POST",
+        "/transactions/t/chargebacks",
+        "{}",
+        headers={"Content-Type": "multipart/form-data"},
+    )
+    assert (status, answer["error_code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
