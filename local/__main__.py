@@ -49,8 +49,7 @@ def token(config: LocalConfig, scopes: str | None, subject: str) -> int:
 
 
 def reset(config: LocalConfig) -> int:
-    for name in ("dynamodb",):
-        shutil.rmtree(config.data_dir / name, ignore_errors=True)
+    shutil.rmtree(config.data_dir / "dynamodb", ignore_errors=True)
     print(f"local data under {config.data_dir} wiped (the signing key is kept)")
     return 0
 

@@ -59,7 +59,7 @@ class LocalStack:
     def _provision(self) -> None:
         from local import provision  # noqa: PLC0415
         from refund_service.bootstrap import aws_client  # noqa: PLC0415
-        from refund_service.handlers import api  # noqa: PLC0415
+        from refund_service.handlers import reconciler  # noqa: PLC0415
 
         os.environ["AUDIT_KEY_ID"] = provision.audit_key(aws_client("kms"))
         names = {
@@ -68,7 +68,8 @@ class LocalStack:
             "Idempotency": os.environ["IDEMPOTENCY_TABLE_NAME"],
         }
         provision.create_tables(aws_client("dynamodb"), names)
-        self.demo = provision.demo_payments(api.runtime().services)
+        # The reconciler's services run in this process anyway; the API's live in the workers.
+        self.demo = provision.demo_payments(reconciler.services())
 
     def reconcile_now(self) -> dict[str, Any]:
         """Settle every pending refund now, whatever its age (local only, for demos and tests)."""

@@ -31,6 +31,22 @@ class Client:
             self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         return self._conn
 
+    def record_payment(
+        self, transaction_id: str, amount: int, currency: str, tax_amount: int, fee_amount: int
+    ) -> None:
+        """A completed payment, recorded through POST /transactions; any refusal is an error."""
+        body = {
+            "transaction_id": transaction_id,
+            "amount": amount,
+            "currency": currency,
+            "status": "completed",
+            "tax_amount": tax_amount,
+            "fee_amount": fee_amount,
+        }
+        status, _, answer = self.call("POST", "/transactions", body)
+        if status != 201:
+            raise RuntimeError(f"could not record {transaction_id}: {status} {answer}")
+
     def call(
         self,
         method: str,

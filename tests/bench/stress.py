@@ -276,22 +276,12 @@ class StressReport:
 def create_payments(stack: BenchStack, count: int) -> list[str]:
     client = Client(stack.base_url, stack.token("ledger:write"))
     ids = []
-    currencies = (("USD", 1), ("JPY", 1), ("KWD", 1), ("EUR", 1))
+    currencies = ("USD", "JPY", "KWD", "EUR")
     for n in range(count):
-        currency, _ = currencies[n % len(currencies)]
         transaction_id = f"stress-{uuid.uuid4().hex[:10]}"
         amount = 20_000 + 1_000 * (n % 7)
-        body = {
-            "transaction_id": transaction_id,
-            "amount": amount,
-            "currency": currency,
-            "status": "completed",
-            "tax_amount": amount // 11,
-            "fee_amount": amount // 40,
-        }
-        status, _, answer = client.call("POST", "/transactions", body)
-        if status != 201:
-            raise RuntimeError(f"could not record {transaction_id}: {status} {answer}")
+        currency = currencies[n % len(currencies)]
+        client.record_payment(transaction_id, amount, currency, amount // 11, amount // 40)
         ids.append(transaction_id)
     client.close()
     return ids

@@ -81,13 +81,10 @@ def _json(
 def build_app(get_runtime: Callable[[], ApiRuntime]) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True)
 
-    def runtime() -> ApiRuntime:
-        return get_runtime()
-
     def caller() -> Any:
         event = app.current_event
         principal: Principal = app.context["principal"]
-        return runtime().caller(
+        return get_runtime().caller(
             principal, event.request_context.http.source_ip, app.context.get("correlation_id")
         )
 
@@ -121,7 +118,7 @@ def build_app(get_runtime: Callable[[], ApiRuntime]) -> APIGatewayHttpResolver:
         ],
     ) -> Response[Any]:  # its refusals are answers too
         logger.thread_safe_append_keys(transaction_id=body.transaction_id)
-        status, answer, replayed = runtime().refunds.create(
+        status, answer, replayed = get_runtime().refunds.create(
             caller(),
             idempotency_key,
             body.model_dump(exclude_none=True),
@@ -145,7 +142,7 @@ def build_app(get_runtime: Callable[[], ApiRuntime]) -> APIGatewayHttpResolver:
     )
     def get_refund(refund_id: RefundId) -> Response[RefundResponse]:
         logger.thread_safe_append_keys(refund_id=refund_id)
-        view = queries.get_refund(runtime().services.store, refund_id)
+        view = queries.get_refund(get_runtime().services.store, refund_id)
         return _json(200, views.refund_detail_view(view))
 
     @app.post(
@@ -164,7 +161,7 @@ def build_app(get_runtime: Callable[[], ApiRuntime]) -> APIGatewayHttpResolver:
         refund_id: RefundId, body: Annotated[RollbackRequest, Body()]
     ) -> Response[RefundResponse]:
         logger.thread_safe_append_keys(refund_id=refund_id)
-        services = runtime().services
+        services = get_runtime().services
         transaction_id = queries.locate_refund(services.store, refund_id)
         logger.thread_safe_append_keys(transaction_id=transaction_id)
         rollback_refund(services, transaction_id, refund_id, body.reason, caller())
@@ -184,7 +181,7 @@ def build_app(get_runtime: Callable[[], ApiRuntime]) -> APIGatewayHttpResolver:
     )
     def get_ledger(transaction_id: TransactionId) -> Response[LedgerResponse]:
         logger.thread_safe_append_keys(transaction_id=transaction_id)
-        state = queries.load_transaction(runtime().services.store, transaction_id)
+        state = queries.load_transaction(get_runtime().services.store, transaction_id)
         return _json(200, views.ledger_view(state))
 
     @app.get(
@@ -200,7 +197,7 @@ def build_app(get_runtime: Callable[[], ApiRuntime]) -> APIGatewayHttpResolver:
     )
     def get_audit(transaction_id: TransactionId) -> Response[AuditResponse]:
         logger.thread_safe_append_keys(transaction_id=transaction_id)
-        view = queries.get_audit(runtime().services.store, transaction_id)
+        view = queries.get_audit(get_runtime().services.store, transaction_id)
         return _json(200, views.audit_view(view))
 
     @app.post(
@@ -229,7 +226,7 @@ def build_app(get_runtime: Callable[[], ApiRuntime]) -> APIGatewayHttpResolver:
             customer_reference=body.customer_reference,
             processor_reference=body.processor_reference,
         )
-        state = payments.record_payment(runtime().services, command, caller())
+        state = payments.record_payment(get_runtime().services, command, caller())
         return _json(201, views.ledger_view(state))
 
     @app.post(
@@ -246,7 +243,7 @@ def build_app(get_runtime: Callable[[], ApiRuntime]) -> APIGatewayHttpResolver:
     )
     def complete(transaction_id: TransactionId) -> Response[LedgerResponse]:
         logger.thread_safe_append_keys(transaction_id=transaction_id)
-        state = payments.complete_payment(runtime().services, transaction_id, caller())
+        state = payments.complete_payment(get_runtime().services, transaction_id, caller())
         return _json(200, views.ledger_view(state))
 
     @app.post(
@@ -268,7 +265,7 @@ def build_app(get_runtime: Callable[[], ApiRuntime]) -> APIGatewayHttpResolver:
         logger.thread_safe_append_keys(transaction_id=transaction_id)
         body = body or ChargebackRequest()
         state = payments.record_chargeback(
-            runtime().services,
+            get_runtime().services,
             transaction_id,
             caller(),
             body.amount,
