@@ -6,7 +6,9 @@ own shapes. The processor's reference, code and message ride along for the audit
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -140,6 +142,22 @@ class ProcessorRefundRequest:
     reason: str
     payment_reference: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # No attempt may start that could still reach the processor after this moment: past it
+    # the ledger may declare the refund unsent (SPEC 3.1, the send deadline).
+    send_by: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ProcessorRefundRecord:
+    """One refund as the processor's own records list it, for processor reconciliation."""
+
+    processor: str
+    processor_reference: str
+    refund_id: str | None  # our refund id, where the processor kept it
+    amount: int
+    currency: str
+    status: ProcessorStatus
+    created_at: str  # ISO 8601, UTC
 
 
 class ProcessorUnavailableError(Exception):
@@ -165,12 +183,20 @@ class RefundProcessor(Protocol):
         """What the processor knows of this refund now; None if it never saw it."""
         ...
 
+    def refunds_between(
+        self, since: datetime, until: datetime
+    ) -> Iterable[ProcessorRefundRecord] | None:
+        """Every refund the processor created in [since, until); None if it cannot list them."""
+        ...
+
 
 class WebhookEventKind(StrEnum):
     REFUND_SUCCEEDED = "refund_succeeded"
     REFUND_FAILED = "refund_failed"  # declined, or failed after an earlier success
     REFUND_REVERSED = "refund_reversed"  # paid, then taken back by the processor
-    CHARGEBACK = "chargeback"
+    CHARGEBACK = "chargeback"  # a dispute opened: its amount is taken back
+    CHARGEBACK_WON = "chargeback_won"  # the merchant won: the disputed amount comes back
+    CHARGEBACK_LOST = "chargeback_lost"  # the merchant lost: the chargeback stands for good
     IGNORED = "ignored"
 
 
@@ -189,4 +215,4 @@ class WebhookEvent:
     result: ProcessorResult | None = None
     reason: str | None = None
     payment_reference: str | None = None  # the processor's payment id (pi_/ch_, pspReference)
-    dispute_reference: str | None = None  # shared by every event of one dispute
+    dispute_reference: str | None = None  # shared by every event of one dispute: chargeback_id

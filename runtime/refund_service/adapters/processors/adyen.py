@@ -10,7 +10,8 @@ docs/processors.md, "Adyen: settled by webhook").
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +31,7 @@ from refund_service.adapters.processors.transport import (
 from refund_service.domain.errors import UnknownCurrencyError
 from refund_service.domain.processor import (
     ProcessorCode,
+    ProcessorRefundRecord,
     ProcessorRefundRequest,
     ProcessorResult,
     ProcessorTimeoutError,
@@ -150,6 +152,12 @@ class AdyenProcessor:
                 )
             return result_of_received(answer)
         return result_of_error(response.status, _document(response))
+
+    def refunds_between(
+        self, since: datetime, until: datetime
+    ) -> Iterable[ProcessorRefundRecord] | None:
+        """Adyen has no refund list: webhooks (and, later, the settlement report) cover it."""
+        return None
 
     def lookup(self, request: ProcessorRefundRequest) -> ProcessorResult | None:
         """PENDING: only the REFUND webhook tells the outcome. None for a refund that

@@ -9,12 +9,15 @@ remembers every refund it was asked for, keyed by refund id, and pays each at mo
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from refund_service.domain.processor import (
     ProcessorCode,
+    ProcessorRefundRecord,
     ProcessorRefundRequest,
     ProcessorResult,
     ProcessorTimeoutError,
@@ -173,6 +176,12 @@ class SimulatedProcessor:
         if outcome == "timeout":
             raise ProcessorTimeoutError("simulated timeout: the answer was lost")
         return self._result(record)
+
+    def refunds_between(
+        self, since: datetime, until: datetime
+    ) -> Iterable[ProcessorRefundRecord] | None:
+        """Not listed yet: processor reconciliation skips this processor."""
+        return None
 
     def lookup(self, request: ProcessorRefundRequest) -> ProcessorResult | None:
         record = self.memory.get(request.refund_id)

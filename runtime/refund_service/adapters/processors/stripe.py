@@ -8,7 +8,8 @@ the normalization documented in docs/processors.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -30,6 +31,7 @@ from refund_service.adapters.processors.transport import (
 from refund_service.domain.errors import UnknownCurrencyError
 from refund_service.domain.processor import (
     ProcessorCode,
+    ProcessorRefundRecord,
     ProcessorRefundRequest,
     ProcessorResult,
     ProcessorTimeoutError,
@@ -245,6 +247,12 @@ class StripeProcessor:
         except ProcessorUnavailableError as failure:
             raise ProcessorTimeoutError(f"idempotency conflict, lookup failed: {failure}") from None
         return found if found is not None else result_of_error(status, error)
+
+    def refunds_between(
+        self, since: datetime, until: datetime
+    ) -> Iterable[ProcessorRefundRecord] | None:
+        """Not listed yet: processor reconciliation skips this processor."""
+        return None
 
     def lookup(self, request: ProcessorRefundRequest) -> ProcessorResult | None:
         """Our refund among the payment's refunds (by metadata.refund_id); None if absent.
