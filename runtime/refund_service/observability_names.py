@@ -26,3 +26,9 @@ LEDGER_VERIFIED = "LedgerVerified"
 # A processor reports success for a refund the ledger recorded as failed: someone must look.
 REFUND_OUTCOME_CONFLICT = "RefundOutcomeConflict"
 UNMATCHED_DISPUTES = "UnmatchedDisputes"
+# The ledger booked more refunds (and standing chargebacks) than the payment captured.
+OVER_REFUNDED = "OverRefunded"
+# Processor reconciliation found a refund the processor and the ledger disagree on.
+PROCESSOR_MISMATCH = "ProcessorMismatch"
+# Processor reconciliation booked a payout the ledger lacked.
+PROCESSOR_PAYOUTS_BOOKED = "ProcessorPayoutsBooked"

@@ -1,0 +1,137 @@
+"""Processor reconciliation (SPEC 3.1): the processor's own record of refunds against the ledger.
+
+The processor is where money moves, so a payout it lists that the ledger lacks is booked as a
+succeeded refund. Every other difference is reported, never silently passed over: a payout
+for a refund the ledger does not know, a payout for another amount, a payout for a refund the
+ledger rolled back, and a refund the ledger says succeeded that the processor never paid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from refund_service import observability_names as names
+from refund_service.domain.audit import Initiator
+from refund_service.domain.errors import DomainError
+from refund_service.domain.processor import (
+    ProcessorCode,
+    ProcessorRefundRecord,
+    ProcessorStatus,
+    normalized,
+)
+from refund_service.domain.refund import Refund, RefundStatus
+from refund_service.service.context import Caller, Services
+from refund_service.service.settlement import settle
+
+SYSTEM_PROCESSOR_RECONCILER = Initiator("system", "processor-reconciler")
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One refund the processor and the ledger disagree on, in words."""
+
+    refund_id: str | None
+    processor_reference: str
+    problem: str
+
+
+@dataclass
+class ProcessorReconcileReport:
+    supported: bool = True  # False when the processor cannot list its refunds
+    listed: int = 0
+    agreed: int = 0
+    booked: list[str] = field(default_factory=list)
+    mismatches: list[Mismatch] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "supported": self.supported,
+            "listed": self.listed,
+            "agreed": self.agreed,
+            "booked": list(self.booked),
+            "mismatches": [vars(m) for m in self.mismatches],
+        }
+
+
+def reconcile_processor(
+    services: Services, since: datetime, until: datetime
+) -> ProcessorReconcileReport:
+    """Compare what the processor paid in [since, until) with the ledger, and act on it."""
+    report = ProcessorReconcileReport()
+    listed = services.processor.refunds_between(since, until)
+    if listed is None:
+        report.supported = False
+        return report
+    for record in _payouts(listed):
+        report.listed += 1
+        _check_payout(services, record, report)
+    if report.mismatches:
+        services.metrics.count(names.PROCESSOR_MISMATCH, len(report.mismatches))
+    if report.booked:
+        services.metrics.count(names.PROCESSOR_PAYOUTS_BOOKED, len(report.booked))
+    return report
+
+
+def _payouts(records: Iterable[ProcessorRefundRecord]) -> Iterable[ProcessorRefundRecord]:
+    return (r for r in records if r.status is ProcessorStatus.SUCCEEDED)
+
+
+def _check_payout(
+    services: Services, record: ProcessorRefundRecord, report: ProcessorReconcileReport
+) -> None:
+    refund = _ledger_refund(services, record.refund_id)
+    if refund is None:
+        report.mismatches.append(
+            Mismatch(record.refund_id, record.processor_reference, "payout unknown to the ledger")
+        )
+        return
+    if (refund.amount, refund.currency) != (record.amount, record.currency):
+        problem = (
+            f"processor paid {record.amount} {record.currency}, "
+            f"ledger has {refund.amount} {refund.currency}"
+        )
+        report.mismatches.append(Mismatch(refund.refund_id, record.processor_reference, problem))
+        return
+    if refund.status is RefundStatus.SUCCESS:
+        report.agreed += 1
+    elif refund.status is RefundStatus.ROLLED_BACK:
+        report.mismatches.append(
+            Mismatch(refund.refund_id, record.processor_reference, "paid, but rolled back")
+        )
+    else:
+        _book_payout(services, refund, record, report)
+
+
+def _ledger_refund(services: Services, refund_id: str | None) -> Refund | None:
+    if not refund_id:
+        return None
+    transaction_id = services.store.find_refund(refund_id)
+    if transaction_id is None:
+        return None
+    return services.store.load(transaction_id).refunds.get(refund_id)
+
+
+def _book_payout(
+    services: Services,
+    refund: Refund,
+    record: ProcessorRefundRecord,
+    report: ProcessorReconcileReport,
+) -> None:
+    result = normalized(
+        ProcessorCode.APPROVED,
+        record.processor,
+        reference=record.processor_reference,
+        processor_message="listed as paid by the processor's refund records",
+    )
+    caller = Caller(SYSTEM_PROCESSOR_RECONCILER)
+    try:
+        settled, _ = settle(services, refund.transaction_id, refund.refund_id, result, caller)
+    except DomainError as error:  # contention: the next run books it
+        report.mismatches.append(
+            Mismatch(refund.refund_id, record.processor_reference, f"not booked: {error.message}")
+        )
+        return
+    if settled.status is RefundStatus.SUCCESS:
+        report.booked.append(refund.refund_id)
