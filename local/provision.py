@@ -10,7 +10,12 @@ from botocore.exceptions import ClientError
 from refund_service.domain.audit import Initiator
 from refund_service.domain.ledger import PaymentStatus
 from refund_service.service.context import Caller, Services
-from refund_service.service.payments import PaymentCommand, record_chargeback, record_payment
+from refund_service.service.payments import (
+    ChargebackCommand,
+    PaymentCommand,
+    record_chargeback,
+    record_payment,
+)
 from refund_service.storage.schema import ALL_TABLES, create_table_request
 
 SEEDER = Caller(Initiator("system", "local-seed"))
@@ -106,11 +111,8 @@ def demo_payments(services: Services) -> list[DemoPayment]:
     for demo in DEMO_PAYMENTS:
         record_payment(services, demo.command, SEEDER)
         if demo.chargeback:
-            record_chargeback(
-                services,
-                demo.command.transaction_id,
-                SEEDER,
-                reason="fraudulent",
-                reference="dp_demo_001",
+            command = ChargebackCommand(
+                demo.command.transaction_id, reason="fraudulent", chargeback_id="dp_demo_001"
             )
+            record_chargeback(services, command, SEEDER)
     return list(DEMO_PAYMENTS)

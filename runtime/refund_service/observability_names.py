@@ -32,3 +32,5 @@ OVER_REFUNDED = "OverRefunded"
 PROCESSOR_MISMATCH = "ProcessorMismatch"
 # Processor reconciliation booked a payout the ledger lacked.
 PROCESSOR_PAYOUTS_BOOKED = "ProcessorPayoutsBooked"
+# A request refused for a transaction that does not exist: counted, not stored.
+REJECTED_UNKNOWN_TRANSACTION = "RejectedUnknownTransaction"

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from refund_service.domain.errors import DomainError
 from refund_service.domain.refund import RefundReason, RefundStatus
-from refund_service.service.payments import record_chargeback
+from refund_service.service.payments import ChargebackCommand, record_chargeback
 from refund_service.service.queries import verify_transaction
 from refund_service.service.reconciler import reconcile
 from refund_service.service.refunds import RefundCommand, request_refund
@@ -48,7 +48,7 @@ def apply_operation(world: World, tid: str, op: tuple[str, int, str]) -> None:
         world.clock.advance(minutes=10)
         reconcile(services, timedelta(minutes=5), timedelta(hours=1))
     else:
-        record_chargeback(services, tid, USER, number, reason="test")
+        record_chargeback(services, ChargebackCommand(tid, number, reason="test"), USER)
 
 
 def check_invariants(world: World, tid: str) -> None:

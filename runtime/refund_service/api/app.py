@@ -27,15 +27,18 @@ from refund_service.api.models import (
     MAX_BODY_BYTES,
     AuditResponse,
     ChargebackRequest,
+    ChargebackResponse,
     ErrorResponse,
     LedgerResponse,
     PaymentRequest,
     RefundCreated,
     RefundRequest,
     RefundResponse,
+    ResolveChargebackRequest,
     RollbackRequest,
 )
 from refund_service.api.runtime import ApiRuntime
+from refund_service.domain.chargeback import DisputeOutcome
 from refund_service.domain.errors import DomainError, ErrorCode
 from refund_service.domain.ledger import PaymentStatus
 from refund_service.observability import logger
@@ -49,6 +52,7 @@ SECURITY_SCHEME = "bearerAuth"
 
 TransactionId = Annotated[str, Path(min_length=1, max_length=128)]
 RefundId = Annotated[str, Path(min_length=1, max_length=160)]
+ChargebackIdPath = Annotated[str, Path(min_length=1, max_length=128)]
 
 
 def _error(description: str) -> OpenAPIResponse:
@@ -249,11 +253,13 @@ def build_app(get_runtime: Callable[[], ApiRuntime]) -> APIGatewayHttpResolver:
     @app.post(
         "/transactions/<transaction_id>/chargebacks",
         summary="Record a chargeback",
+        description="Booked in full, up to the captured amount, whatever was refunded or is "
+        "pending. The same chargeback_id again is a replay. While it stands nothing is "
+        "refundable.",
         responses={
-            201: _ok(LedgerResponse, "The ledger with the chargeback"),
+            201: _ok(ChargebackResponse, "The chargeback and the ledger with it"),
             404: _error("TRANSACTION_NOT_FOUND"),
             409: _error("TRANSACTION_PENDING, TRANSACTION_NOT_REFUNDABLE"),
-            422: _error("AMOUNT_EXCEEDS_REFUNDABLE"),
             **BODY_ERRORS,
         },
         security=[{SECURITY_SCHEME: ["ledger:write"]}],
@@ -261,18 +267,47 @@ def build_app(get_runtime: Callable[[], ApiRuntime]) -> APIGatewayHttpResolver:
     )
     def chargeback(
         transaction_id: TransactionId, body: Annotated[ChargebackRequest | None, Body()] = None
-    ) -> Response[LedgerResponse]:
+    ) -> Response[ChargebackResponse]:
         logger.thread_safe_append_keys(transaction_id=transaction_id)
         body = body or ChargebackRequest()
-        state = payments.record_chargeback(
-            get_runtime().services,
+        command = payments.ChargebackCommand(
             transaction_id,
-            caller(),
             body.amount,
             body.reason,
             body.processor_reference,
+            body.chargeback_id,
         )
-        return _json(201, views.ledger_view(state))
+        outcome = payments.record_chargeback(get_runtime().services, command, caller())
+        return _json(201, views.chargeback_view(outcome.chargeback, outcome.state))
+
+    @app.post(
+        "/transactions/<transaction_id>/chargebacks/<chargeback_id>/resolve",
+        summary="A dispute is won or lost",
+        description="won books CHARGEBACK_REVERSAL and makes refundable again what was "
+        "refundable before the chargeback; lost books nothing more.",
+        responses={
+            200: _ok(ChargebackResponse, "The resolved chargeback and the ledger"),
+            404: _error("TRANSACTION_NOT_FOUND, CHARGEBACK_NOT_FOUND"),
+            409: _error("CHARGEBACK_ALREADY_RESOLVED"),
+            **BODY_ERRORS,
+        },
+        security=[{SECURITY_SCHEME: ["ledger:write"]}],
+        tags=["transactions"],
+    )
+    def resolve_chargeback(
+        transaction_id: TransactionId,
+        chargeback_id: ChargebackIdPath,
+        body: Annotated[ResolveChargebackRequest, Body()],
+    ) -> Response[ChargebackResponse]:
+        logger.thread_safe_append_keys(transaction_id=transaction_id)
+        outcome = payments.resolve_chargeback(
+            get_runtime().services,
+            transaction_id,
+            chargeback_id,
+            DisputeOutcome(body.outcome),
+            caller(),
+        )
+        return _json(200, views.chargeback_view(outcome.chargeback, outcome.state))
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_document() -> Response[Any]:

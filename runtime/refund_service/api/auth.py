@@ -21,6 +21,7 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("POST", "/transactions"): "ledger:write",
     ("POST", "/transactions/{transaction_id}/complete"): "ledger:write",
     ("POST", "/transactions/{transaction_id}/chargebacks"): "ledger:write",
+    ("POST", "/transactions/{transaction_id}/chargebacks/{chargeback_id}/resolve"): "ledger:write",
 }
 ALL_SCOPES = sorted(set(ROUTE_SCOPES.values()))
 # Cognito names scopes `<resource server>/<scope>`; the stack's user pool uses this identifier.

@@ -94,10 +94,20 @@ class PaymentRequest(Strict):
     processor_reference: Identifier | None = None
 
 
+ChargebackId = Annotated[
+    StrictStr, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")
+]
+
+
 class ChargebackRequest(Strict):
     amount: Amount | None = None
     reason: FreeText | None = None
     processor_reference: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
+    chargeback_id: ChargebackId | None = None
+
+
+class ResolveChargebackRequest(Strict):
+    outcome: Literal["won", "lost"]
 
 
 class RollbackRequest(Strict):
@@ -150,7 +160,13 @@ class SummaryModel(BaseModel):
     model_config = ConfigDict(extra="allow")
     transaction_id: str
     status: Literal[
-        "pending", "completed", "partially_refunded", "refunded", "chargeback", "failed"
+        "pending",
+        "completed",
+        "partially_refunded",
+        "refunded",
+        "chargeback",
+        "over_refunded",
+        "failed",
     ]
     currency: str
     captured_amount: int
@@ -167,6 +183,22 @@ class SummaryModel(BaseModel):
 class LedgerResponse(BaseModel):
     summary: SummaryModel
     entries: list[EntryModel]
+
+
+class ChargebackModel(BaseModel):
+    chargeback_id: str
+    amount: int
+    status: Literal["open", "won", "lost"]
+    opened_at: str
+    requested_amount: int | None = None
+    reason: str | None = None
+    processor_reference: str | None = None
+    resolved_at: str | None = None
+
+
+class ChargebackResponse(LedgerResponse):
+    chargeback_id: str
+    chargeback: ChargebackModel
 
 
 class RefundResponse(BaseModel):

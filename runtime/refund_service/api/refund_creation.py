@@ -10,6 +10,7 @@ on the refund itself, so a retry after a crash resumes that refund instead of st
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -29,23 +30,35 @@ from refund_service.domain.errors import DomainError, ErrorCode
 from refund_service.domain.refund import RefundReason, RefundStatus
 from refund_service.service.context import Caller, Services
 from refund_service.service.refunds import RefundCommand, RefundOutcome, request_refund
+from refund_service.service.refusals import audit_key_reuse
 
 SUCCESS_MESSAGE = "Refund processed successfully."
 PENDING_MESSAGE = "Refund submitted; the processor has not confirmed it yet."
 DECLINED_MESSAGE = "The processor declined the refund."
 UNAVAILABLE_MESSAGE = "The processor could not be reached; nothing was refunded. Retry later."
+ROLLED_BACK_MESSAGE = (
+    "The refund made under this Idempotency-Key was rolled back; nothing of it stands. "
+    "Send a new key to refund again."
+)
 ANSWER_TTL_SECONDS = 24 * 60 * 60
 
 
 def key_digest(caller: Caller, key: str) -> str:
-    """Keys are scoped per caller; only their digest is stored."""
-    material = f"{caller.initiator.type}:{caller.initiator.id}:{key}"
+    """Keys are scoped per caller; only their digest is stored. The parts are hashed as a JSON
+    array, so no caller id and key can be spelled to collide with another pair."""
+    material = json.dumps([caller.initiator.type, caller.initiator.id, key], ensure_ascii=True)
     return hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
 def outcome_answer(outcome: RefundOutcome) -> dict[str, Any]:
     """The HTTP answer for a finished workflow; raises an unstored answer when retry is right."""
     refund, result = outcome.refund, outcome.result
+    if refund.status is RefundStatus.ROLLED_BACK:
+        raise api_error(
+            ErrorCode.REFUND_ROLLED_BACK,
+            ROLLED_BACK_MESSAGE,
+            {"refund_transaction_id": refund.refund_id, "refund_status": refund.status.value},
+        )
     if refund.status is RefundStatus.FAILED:
         details = {
             "refund_transaction_id": refund.refund_id,
@@ -131,6 +144,7 @@ class RefundCreator:
                 "A request with this Idempotency-Key is still being processed.",
             ) from None
         except IdempotencyValidationError:
+            audit_key_reuse(self.services, str(body.get("transaction_id")), caller)
             raise api_error(
                 ErrorCode.IDEMPOTENCY_KEY_REUSED,
                 "This Idempotency-Key was used with a different request body.",

@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from refund_service.domain.audit import AuditRecord
+from refund_service.domain.chargeback import Chargeback
 from refund_service.domain.ledger import Entry
 from refund_service.domain.refund import Refund
 from refund_service.domain.summary import Summary
@@ -73,6 +74,14 @@ def ledger_view(state: TransactionState) -> dict[str, Any]:
     return {
         "summary": summary_view(state.summary),
         "entries": [entry_view(e) for e in state.entries],
+    }
+
+
+def chargeback_view(chargeback: Chargeback, state: TransactionState) -> dict[str, Any]:
+    return {
+        "chargeback_id": chargeback.chargeback_id,
+        "chargeback": {**asdict(chargeback), "status": chargeback.status.value},
+        **ledger_view(state),
     }
 
 

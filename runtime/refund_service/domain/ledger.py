@@ -19,6 +19,7 @@ class EntryType(StrEnum):
     FEE = "FEE"
     TAX = "TAX"
     CHARGEBACK = "CHARGEBACK"
+    CHARGEBACK_REVERSAL = "CHARGEBACK_REVERSAL"
     REFUND_PENDING = "REFUND_PENDING"
     REFUND_SUCCESS = "PAYMENT-SUCCESS"
     REFUND_VOID = "REFUND_VOID"
@@ -247,6 +248,21 @@ def chargeback_entry(
         amount=amount,
         reference=reference,
         note=note,
+    )
+
+
+def chargeback_reversal_entry(ctx: EntryContext, amount: int, chargeback_id: str) -> Entry:
+    """CHARGEBACK_REVERSAL: the merchant won the dispute; the disputed amount comes back."""
+    postings = _pair(Account.PROCESSOR_SETTLEMENT, Account.MERCHANT_REVENUE, amount, ctx.currency)
+    return Entry(
+        ctx.transaction_id,
+        ctx.seq,
+        EntryType.CHARGEBACK_REVERSAL,
+        ctx.created_at,
+        postings,
+        ctx.currency,
+        amount=amount,
+        reference=chargeback_id,
     )
 
 

@@ -43,5 +43,8 @@ class Refund:
     requested_currency: str | None = None
     conversion: FxQuote | None = None
     pending_since: str | None = None
+    # After this moment the request that reserved the refund can no longer reach the
+    # processor: only then may "the processor never saw it" void the refund (SPEC 3.1).
+    send_deadline: str | None = None
     idempotency_key: str | None = None  # a digest of the caller's key, never the key itself
     payment_reference: str | None = None  # the processor's id of the refunded payment

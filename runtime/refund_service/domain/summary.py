@@ -16,6 +16,7 @@ class SummaryStatus(StrEnum):
     PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
     CHARGEBACK = "chargeback"
+    OVER_REFUNDED = "over_refunded"
     FAILED = "failed"
 
 
@@ -47,9 +48,15 @@ class Summary:
 
     @property
     def refundable_amount(self) -> int:
-        if self.payment_status is not PaymentStatus.COMPLETED:
+        """Nothing while the payment is not completed or a chargeback stands."""
+        if self.payment_status is not PaymentStatus.COMPLETED or self.chargeback_amount > 0:
             return 0
         return max(0, self.captured_amount - self.refunded_amount - self.pending_refund_amount)
+
+    @property
+    def over_refunded(self) -> bool:
+        """More went back to the card (refunds and standing chargebacks) than was captured."""
+        return self.refunded_amount + self.chargeback_amount > self.captured_amount
 
     @property
     def status(self) -> SummaryStatus:
@@ -57,6 +64,8 @@ class Summary:
             return SummaryStatus.PENDING
         if self.payment_status in (PaymentStatus.FAILED, PaymentStatus.VOIDED):
             return SummaryStatus.FAILED
+        if self.over_refunded:
+            return SummaryStatus.OVER_REFUNDED
         if self.chargeback_amount > 0:
             return SummaryStatus.CHARGEBACK
         if self.captured_amount > 0 and self.refunded_amount >= self.captured_amount:
@@ -86,6 +95,7 @@ _EFFECTS: dict[EntryType, tuple[tuple[str, str, int], ...]] = {
     EntryType.TAX: (("tax_amount", _TAX, 1),),
     EntryType.FEE: (("fee_amount", _FEE, 1),),
     EntryType.CHARGEBACK: (("chargeback_amount", _AMOUNT, 1),),
+    EntryType.CHARGEBACK_REVERSAL: (("chargeback_amount", _AMOUNT, -1),),
     EntryType.REFUND_PENDING: (
         ("pending_refund_amount", _AMOUNT, 1),
         ("pending_tax_amount", _TAX, 1),
@@ -115,12 +125,16 @@ def _apply_effects(summary: Summary, entry: Entry, kind: EntryType, sign: int) -
     return replace(summary, **changes)
 
 
+_MOVED_MONEY = (PaymentStatus.PENDING, PaymentStatus.COMPLETED)
+
+
 def _apply_payment(summary: Summary, entry: Entry) -> Summary:
+    """A failed or voided payment captured nothing."""
     return replace(
         summary,
         currency=entry.currency,
         payment_status=entry.payment_status,
-        captured_amount=entry.amount,
+        captured_amount=entry.amount if entry.payment_status in _MOVED_MONEY else 0,
         captured_at=entry.captured_at,
         settlement_currency=entry.settlement_currency or summary.settlement_currency,
         fx_rate=entry.fx.rate if entry.fx else summary.fx_rate,
@@ -153,15 +167,27 @@ def fold(transaction_id: str, entries: Iterable[Entry]) -> Summary:
 
 def invariant_violations(summary: Summary) -> list[str]:
     """What is wrong with a summary, in words; empty when every invariant holds."""
+    return structural_violations(summary) + limit_violations(summary)
+
+
+def structural_violations(summary: Summary) -> list[str]:
+    """What no sequence of entries may ever produce, whatever the processor did."""
     problems = []
-    if summary.refunded_amount + summary.pending_refund_amount > summary.captured_amount:
-        problems.append("refunded + pending exceeds captured")
-    if summary.reserved_amount + summary.chargeback_amount > summary.captured_amount:
-        problems.append("refunded + pending + charged back exceeds captured")
     for f in fields(summary):
         value = getattr(summary, f.name)
         if f.name != "fx_adjustment_amount" and type(value) is int and value < 0:
             problems.append(f"{f.name} is negative")
+    if summary.chargeback_amount > summary.captured_amount:
+        problems.append("charged back exceeds captured")
+    return problems
+
+
+def limit_violations(summary: Summary) -> list[str]:
+    """Limits the service keeps when it decides to move money. A processor's fact (a late
+    payout, a dispute) is booked even past them, and the summary then says `over_refunded`."""
+    problems = []
+    if summary.refunded_amount + summary.pending_refund_amount > summary.captured_amount:
+        problems.append("refunded + pending exceeds captured")
     if summary.tax_taken > summary.tax_amount:
         problems.append("tax refunded exceeds tax")
     if summary.fee_taken > summary.fee_amount:

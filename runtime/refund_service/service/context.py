@@ -42,6 +42,9 @@ class ServicePolicy:
     currency_conversion: bool = False
     max_attempts: int = 60  # optimistic-concurrency retries per change...
     max_contention_seconds: float = 8.0  # ...within this long, well inside a request's time
+    # How long after its reservation a refund request may still reach the processor: the API
+    # function is stopped after 29 s, so a minute holds with room for clock skew (SPEC 3.1).
+    send_window_seconds: float = 60.0
 
 
 @dataclass

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from refund_service import observability_names as names
 from refund_service.domain.audit import AuditAction, digest
+from refund_service.domain.chargeback import (
+    Chargeback,
+    ChargebackStatus,
+    DisputeOutcome,
+    chargeback_amount,
+    check_resolvable,
+)
 from refund_service.domain.errors import DomainError, ErrorCode
 from refund_service.domain.fx import parse_rate
 from refund_service.domain.ledger import (
@@ -16,6 +25,7 @@ from refund_service.domain.ledger import (
     PaymentStatus,
     PaymentTerms,
     chargeback_entry,
+    chargeback_reversal_entry,
     fee_entry,
     payment_entry,
     tax_entry,
@@ -24,7 +34,8 @@ from refund_service.domain.money import validate_currency
 from refund_service.domain.summary import Summary
 from refund_service.service.changes import ChangeBuilder
 from refund_service.service.context import Caller, Services, timestamp, with_retries
-from refund_service.service.ports import TransactionState, after
+from refund_service.service.ports import Change, TransactionState, after
+from refund_service.service.refusals import commit_refusal
 
 
 @dataclass(frozen=True)
@@ -158,6 +169,8 @@ def _normal_rate(rate: str | None) -> str | None:
 
 def _book_payment(builder: ChangeBuilder, cmd: PaymentCommand, terms: PaymentTerms) -> None:
     builder.add_entry(lambda ctx: payment_entry(ctx, terms), currency=cmd.currency)
+    if cmd.status in (PaymentStatus.FAILED, PaymentStatus.VOIDED):
+        return  # no sale happened: no tax is owed and no fee was taken
     if cmd.tax_amount:
         builder.add_entry(lambda ctx: tax_entry(ctx, cmd.tax_amount))
     if cmd.fee_amount and cmd.status is PaymentStatus.COMPLETED:
@@ -232,56 +245,123 @@ def _announced_fee(state: TransactionState) -> int:
     return first.fee_amount if first else 0
 
 
-def record_chargeback(
-    services: Services,
-    transaction_id: str,
-    caller: Caller,
-    amount: int | None = None,
-    reason: str | None = None,
-    reference: str | None = None,
-) -> TransactionState:
-    """A chargeback; the same processor reference again records nothing new."""
+@dataclass(frozen=True)
+class ChargebackCommand:
+    transaction_id: str
+    amount: int | None = None  # default: everything captured
+    reason: str | None = None
+    processor_reference: str | None = None
+    # The processor's dispute id; when absent, the processor_reference, else a new one.
+    chargeback_id: str | None = None
 
-    def attempt() -> TransactionState:
-        state = services.store.load(transaction_id)
-        summary = _require_payment(state)
-        if reference and any(
-            e.type is EntryType.CHARGEBACK and e.reference == reference for e in state.entries
-        ):
-            return state
-        if summary.payment_status is PaymentStatus.PENDING:
-            raise DomainError(
-                ErrorCode.TRANSACTION_PENDING,
-                "The payment is not completed; there is nothing to charge back.",
-                {"transaction_id": transaction_id},
+
+@dataclass(frozen=True)
+class ChargebackOutcome:
+    chargeback: Chargeback
+    state: TransactionState
+
+
+def _audit_chargeback_refusal(
+    services: Services, state: TransactionState, caller: Caller, refusal: DomainError, **extra: Any
+) -> None:
+    commit_refusal(services, state, caller, AuditAction.CHARGEBACK_REJECTED, refusal, **extra)
+
+
+def record_chargeback(
+    services: Services, cmd: ChargebackCommand, caller: Caller
+) -> ChargebackOutcome:
+    """Book a dispute in full (SPEC 3.1); the same chargeback id again is a replay."""
+    chargeback_id = cmd.chargeback_id or cmd.processor_reference or f"cb_{uuid.uuid4().hex}"
+
+    def attempt() -> ChargebackOutcome:
+        state = services.store.load(cmd.transaction_id)
+        known = state.head.chargebacks.get(chargeback_id)
+        if known is not None:
+            return ChargebackOutcome(known, state)
+        try:
+            amount = chargeback_amount(state.summary, cmd.amount)
+        except DomainError as refusal:
+            _audit_chargeback_refusal(
+                services, state, caller, refusal, amount=cmd.amount, chargeback_id=chargeback_id
             )
-        if summary.payment_status is not PaymentStatus.COMPLETED:
-            raise DomainError(
-                ErrorCode.TRANSACTION_NOT_REFUNDABLE,
-                "The payment did not complete; there is nothing to charge back.",
-                {"transaction_id": transaction_id},
-            )
-        available = summary.captured_amount - summary.reserved_amount - summary.chargeback_amount
-        disputed = available if amount is None else amount
-        if disputed <= 0 or disputed > available:
-            raise DomainError(
-                ErrorCode.AMOUNT_EXCEEDS_REFUNDABLE,
-                f"A chargeback must be between 1 and {available}.",
-                {"transaction_id": transaction_id, "remaining_refundable": available},
-            )
-        builder = ChangeBuilder(
-            state, timestamp(services.clock()), caller.initiator, caller.correlation_id
+            raise
+        now = timestamp(services.clock())
+        builder = ChangeBuilder(state, now, caller.initiator, caller.correlation_id)
+        if amount:
+            builder.add_entry(lambda ctx: chargeback_entry(ctx, amount, chargeback_id, cmd.reason))
+        chargeback = Chargeback(
+            chargeback_id,
+            amount,
+            ChargebackStatus.OPEN,
+            now,
+            requested_amount=cmd.amount if cmd.amount != amount else None,
+            reason=cmd.reason,
+            processor_reference=cmd.processor_reference,
         )
-        builder.add_entry(lambda ctx: chargeback_entry(ctx, disputed, reference, reason))
-        details: dict[str, Any] = {"reason": reason, "processor_reference": reference}
         builder.audit(
             AuditAction.CHARGEBACK_RECORDED,
-            amount=disputed,
-            currency=summary.currency,
-            details=details,
+            amount=amount,
+            currency=state.summary.currency,
+            details={
+                "chargeback_id": chargeback_id,
+                "reason": cmd.reason,
+                "processor_reference": cmd.processor_reference,
+                "requested_amount": cmd.amount,
+                "pending_refund_amount": state.summary.pending_refund_amount,
+            },
         )
-        change = builder.build()
+        change = _with_chargeback(builder, chargeback)
         services.store.commit(change)
-        return after(state, change)
+        _count_over_refund(services, change.head.summary)
+        return ChargebackOutcome(chargeback, after(state, change))
 
     return with_retries(services, attempt)
+
+
+def resolve_chargeback(
+    services: Services,
+    transaction_id: str,
+    chargeback_id: str,
+    outcome: DisputeOutcome,
+    caller: Caller,
+) -> ChargebackOutcome:
+    """A dispute won (CHARGEBACK_REVERSAL: the amount comes back) or lost (nothing more)."""
+
+    def attempt() -> ChargebackOutcome:
+        state = services.store.load(transaction_id)
+        try:
+            _require_payment(state)
+            chargeback = check_resolvable(state.head.chargebacks, chargeback_id, transaction_id)
+        except DomainError as refusal:
+            _audit_chargeback_refusal(
+                services, state, caller, refusal, chargeback_id=chargeback_id, outcome=outcome
+            )
+            raise
+        now = timestamp(services.clock())
+        builder = ChangeBuilder(state, now, caller.initiator, caller.correlation_id)
+        if outcome is DisputeOutcome.WON and chargeback.amount:
+            builder.add_entry(
+                lambda ctx: chargeback_reversal_entry(ctx, chargeback.amount, chargeback_id)
+            )
+        resolved = chargeback.resolved(outcome, now)
+        builder.audit(
+            AuditAction.CHARGEBACK_RESOLVED,
+            amount=chargeback.amount,
+            currency=state.summary.currency,
+            details={"chargeback_id": chargeback_id, "outcome": outcome.value},
+        )
+        change = _with_chargeback(builder, resolved)
+        services.store.commit(change)
+        return ChargebackOutcome(resolved, after(state, change))
+
+    return with_retries(services, attempt)
+
+
+def _with_chargeback(builder: ChangeBuilder, chargeback: Chargeback) -> Change:
+    chargebacks = {**builder.state.head.chargebacks, chargeback.chargeback_id: chargeback}
+    return builder.build(as_fact=True, chargebacks=chargebacks)
+
+
+def _count_over_refund(services: Services, summary: Summary) -> None:
+    if summary.over_refunded:
+        services.metrics.count(names.OVER_REFUNDED)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from refund_service.domain.audit import AuditRecord, ChainHead
+from refund_service.domain.chargeback import Chargeback
 from refund_service.domain.ledger import Entry
 from refund_service.domain.refund import Refund
 from refund_service.domain.summary import Summary
@@ -21,6 +22,7 @@ class Head:
     chain: ChainHead = field(default_factory=ChainHead)
     request_digest: str | None = None  # of the body that recorded the payment
     customer_reference: str | None = None
+    chargebacks: dict[str, Chargeback] = field(default_factory=dict)  # by chargeback_id
     stored: bool = False  # False when nothing was ever written for this transaction
 
 
@@ -29,6 +31,9 @@ class TransactionState:
     head: Head
     entries: tuple[Entry, ...] = ()
     refunds: dict[str, Refund] = field(default_factory=dict)
+    # Processor answers that could not be booked when they came, by refund id, as dicts of
+    # the normalized result: booked later without asking the processor again.
+    kept_outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def summary(self) -> Summary:
@@ -55,7 +60,7 @@ def after(state: TransactionState, change: Change) -> TransactionState:
     refunds = dict(state.refunds)
     refunds.update({r.refund_id: r for r in change.refunds})
     head = replace(change.head, stored=True)
-    return TransactionState(head, state.entries + change.entries, refunds)
+    return TransactionState(head, state.entries + change.entries, refunds, state.kept_outcomes)
 
 
 class ConcurrentUpdateError(Exception):
@@ -76,6 +81,11 @@ class LedgerStore(Protocol):
 
     def commit(self, change: Change) -> None:
         """Write a change atomically; ConcurrentUpdateError if the head moved on."""
+        ...
+
+    def keep_outcome(self, transaction_id: str, refund_id: str, result: dict[str, Any]) -> None:
+        """Keep a processor's answer durably, apart from the contended head; the first kept
+        answer for a refund stays."""
         ...
 
     def find_refund(self, refund_id: str) -> str | None:

@@ -14,11 +14,12 @@ from refund_service.domain.processor import (
     ProcessorTimeoutError,
     ProcessorUnavailableError,
     normalized,
+    result_from_dict,
 )
 from refund_service.domain.refund import Refund, RefundStatus
 from refund_service.service.context import Caller, Services
 from refund_service.service.ports import PendingRefundRef
-from refund_service.service.refunds import processor_request
+from refund_service.service.refunds import processor_request, send_deadline
 from refund_service.service.settlement import settle
 
 NOT_AT_PROCESSOR = "The processor has no record of this refund; the reservation is released."
@@ -35,13 +36,19 @@ class ReconcileReport:
 
 
 def _ask(services: Services, refund: Refund) -> ProcessorResult | None:
-    """The processor's current answer; a synthetic failure when it never saw the refund;
-    None when it cannot tell right now."""
+    """The processor's current answer; a synthetic failure when it never saw the refund and
+    no longer can; None when it cannot tell right now.
+
+    "Not found" voids a refund only after its send deadline: before it, the request that
+    reserved the refund may still be on its way to the processor (SPEC 3.1).
+    """
     try:
         found = services.processor.lookup(processor_request(refund))
     except (ProcessorUnavailableError, ProcessorTimeoutError):
         return None
     if found is None:
+        if services.clock() <= send_deadline(refund, services.policy.send_window_seconds):
+            return None
         return normalized(
             ProcessorCode.PROCESSOR_UNAVAILABLE,
             services.processor.name,
@@ -56,7 +63,8 @@ def _settle_one(services: Services, ref: PendingRefundRef, caller: Caller) -> Re
     refund = state.refunds.get(ref.refund_id)
     if refund is None or refund.status is not RefundStatus.PENDING:
         return None  # the index lags the table
-    result = _ask(services, refund)
+    kept = state.kept_outcomes.get(refund.refund_id)
+    result = result_from_dict(kept) if kept is not None else _ask(services, refund)
     if result is None:
         return RefundStatus.PENDING
     try:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,7 @@ from refund_service.domain.processor import (
     ProcessorCode,
     ProcessorRefundRequest,
     ProcessorResult,
+    ProcessorStatus,
     ProcessorTimeoutError,
     ProcessorUnavailableError,
     normalized,
@@ -135,6 +137,9 @@ def _reserve(services: Services, cmd: RefundCommand, caller: Caller) -> _Reserva
             amount, quote = _in_payment_currency(services, cmd, summary)
             amount = check_refundable(summary, amount, now, services.policy.refund)
         except DomainError as refusal:
+            if not summary.exists:  # nothing to audit against: counted, never stored
+                services.metrics.count(names.REJECTED_UNKNOWN_TRANSACTION)
+                raise
             builder.audit(
                 AuditAction.REFUND_REJECTED,
                 amount=cmd.amount,
@@ -212,6 +217,9 @@ def _reserve_in(
         requested_currency=cmd.currency if quote else None,
         conversion=quote,
         pending_since=builder.now,
+        send_deadline=timestamp(
+            services.clock() + timedelta(seconds=services.policy.send_window_seconds)
+        ),
         idempotency_key=cmd.idempotency_key,
         payment_reference=payment_reference(builder.state),
     )
@@ -219,7 +227,18 @@ def _reserve_in(
     return refund
 
 
-def processor_request(refund: Refund) -> ProcessorRefundRequest:
+SEND_MARGIN = timedelta(seconds=5)  # clock skew between the sender and whoever checks after
+
+
+def send_deadline(refund: Refund, policy_window: float) -> datetime:
+    """The moment after which the request that reserved `refund` can no longer reach the
+    processor. Refunds reserved before deadlines were recorded count from their creation."""
+    if refund.send_deadline:
+        return datetime.fromisoformat(refund.send_deadline)
+    return datetime.fromisoformat(refund.created_at) + timedelta(seconds=policy_window)
+
+
+def processor_request(refund: Refund, send_by: datetime | None = None) -> ProcessorRefundRequest:
     return ProcessorRefundRequest(
         refund_id=refund.refund_id,
         transaction_id=refund.transaction_id,
@@ -228,15 +247,26 @@ def processor_request(refund: Refund) -> ProcessorRefundRequest:
         reason=refund.reason,
         payment_reference=refund.payment_reference or refund.transaction_id,
         metadata=refund.metadata,
+        send_by=send_by,
     )
 
 
 def ask_processor(services: Services, refund: Refund) -> ProcessorResult:
-    """Step 4: one request, the refund id as idempotency key; the answer normalized."""
+    """Step 4: one request, the refund id as idempotency key; the answer normalized.
+
+    Nothing is sent once the send deadline is near: past it, the refund may be declared unsent.
+    """
     name = services.processor.name
+    send_by = send_deadline(refund, services.policy.send_window_seconds) - SEND_MARGIN
+    if services.clock() >= send_by:
+        return normalized(
+            ProcessorCode.PROCESSOR_UNAVAILABLE,
+            name,
+            processor_message="not sent: the refund's send deadline had come",
+        )
     started = time.perf_counter()
     try:
-        result = services.processor.refund(processor_request(refund))
+        result = services.processor.refund(processor_request(refund, send_by))
     except ProcessorUnavailableError as error:
         result = normalized(ProcessorCode.PROCESSOR_UNAVAILABLE, name, processor_message=str(error))
     except ProcessorTimeoutError as error:
@@ -266,23 +296,46 @@ def request_refund(services: Services, cmd: RefundCommand, caller: Caller) -> Re
     refund, state = reservation.refund, reservation.state
     if refund.status is not RefundStatus.PENDING:  # an earlier attempt with this key finished
         return RefundOutcome(refund, state.summary, result_from_dict(refund.processor or {}))
-    if reservation.resumed:
+    kept = state.kept_outcomes.get(refund.refund_id)
+    if kept is not None:  # an answer an earlier attempt could not book: booked now, not re-asked
+        result = result_from_dict(kept)
+    elif reservation.resumed:
         result = _ask_without_sending(services, refund)
     else:
         result = ask_processor(services, refund)
+    return _book_answer(services, refund, state, result, caller)
+
+
+_STATUS_OF_ANSWER = {
+    ProcessorStatus.SUCCEEDED: RefundStatus.SUCCESS,
+    ProcessorStatus.FAILED: RefundStatus.FAILED,
+    ProcessorStatus.PENDING: RefundStatus.PENDING,
+}
+
+
+def _book_answer(
+    services: Services,
+    refund: Refund,
+    state: TransactionState,
+    result: ProcessorResult,
+    caller: Caller,
+) -> RefundOutcome:
+    """Step 5 for the request's own answer. The answer is the truth the client is told; the
+    ledger's record of it wins only where it already holds one (a webhook got there first)."""
     try:
-        refund, summary = settle(
+        settled, summary = settle(
             services, refund.transaction_id, refund.refund_id, result, caller, known=state
         )
     except DomainError as contention:
         if contention.code is not ErrorCode.LEDGER_CONTENTION:
             raise
-        # The processor has answered but the ledger is too busy to record it now: the refund
-        # stays pending and the reconciler records the processor's answer.
-        return RefundOutcome(refund, state.summary, result)
-    # The stored answer is the truth: a webhook may have settled the refund meanwhile.
-    recorded = result_from_dict(refund.processor) if refund.processor else result
-    return RefundOutcome(refund, summary, recorded)
+        # The ledger is too busy to book the answer now: keep it durably so that the next
+        # attempt or the reconciler books it without asking the processor again.
+        services.store.keep_outcome(refund.transaction_id, refund.refund_id, result.as_dict())
+        told = replace(refund, status=_STATUS_OF_ANSWER[result.status], processor=result.as_dict())
+        return RefundOutcome(told, state.summary, result)
+    recorded = result_from_dict(settled.processor) if settled.processor else result
+    return RefundOutcome(settled, summary, recorded)
 
 
 def _ask_without_sending(services: Services, refund: Refund) -> ProcessorResult:

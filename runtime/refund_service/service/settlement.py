@@ -26,6 +26,7 @@ from refund_service.domain.summary import Summary
 from refund_service.service.changes import ChangeBuilder
 from refund_service.service.context import Caller, Services, timestamp, with_retries
 from refund_service.service.ports import TransactionState
+from refund_service.service.refusals import commit_refusal
 
 _SETTLED_ACTION = {
     RefundStatus.SUCCESS: AuditAction.REFUND_SUCCEEDED,
@@ -73,7 +74,12 @@ def _book_success(builder: ChangeBuilder, services: Services, refund: Refund) ->
 
 
 def _record_outcome(
-    builder: ChangeBuilder, services: Services, refund: Refund, result: ProcessorResult
+    builder: ChangeBuilder,
+    services: Services,
+    refund: Refund,
+    result: ProcessorResult,
+    *,
+    late: bool = False,
 ) -> Refund:
     seqs: list[int] = []
     status = RefundStatus.PENDING
@@ -95,7 +101,10 @@ def _record_outcome(
         refund_id=refund.refund_id,
         amount=refund.amount,
         currency=refund.currency,
-        details={"entries": [f"{refund.transaction_id}#{s:06d}" for s in seqs]},
+        details={
+            "entries": [f"{refund.transaction_id}#{s:06d}" for s in seqs],
+            **({"late": True, "previous_status": RefundStatus.FAILED.value} if late else {}),
+        },
     )
     answer = result.as_dict()
     if not answer.get("processor_reference") and refund.processor:  # keep what we knew
@@ -118,17 +127,20 @@ def settle(
     caller: Caller,
     known: TransactionState | None = None,
 ) -> tuple[Refund, Summary]:
-    """Record the processor's answer for a pending refund, once.
+    """Book the processor's answer for a refund, once.
 
-    A refund already settled is returned as it is: a late or repeated answer changes nothing.
-    `known` is the state this process last wrote: the first attempt builds on it without a
-    read, and a conflict falls back to reading.
+    A pending refund takes the answer. A refund the ledger voided or failed that the processor
+    says it paid becomes a succeeded one through new entries: a payout is never left unbooked.
+    Any other late or repeated answer changes nothing. `known` is the state this process last
+    wrote: the first attempt builds on it without a read, and a conflict falls back to reading.
     """
     first = [known] if known is not None else []
 
     def attempt() -> tuple[Refund, Summary]:
         state = first.pop() if first else services.store.load(transaction_id)
         refund = _refund_in(state, refund_id)
+        if _late_payout(state, refund, result):
+            return _book_late_payout(services, state, refund, result, caller)
         if refund.status is not RefundStatus.PENDING or _nothing_new(refund, result):
             return refund, state.summary
         builder = ChangeBuilder(
@@ -136,11 +148,54 @@ def settle(
         )
         settled = _record_outcome(builder, services, refund, result)
         builder.put_refund(settled)
-        services.store.commit(builder.build())
-        _count_outcome(services, settled, result)
+        services.store.commit(builder.build(as_fact=True))
+        _count_outcome(services, settled, result, builder.summary)
         return settled, builder.summary
 
     return with_retries(services, attempt)
+
+
+def _voids_in_force(state: TransactionState, refund: Refund) -> list[Entry]:
+    """The refund's REFUND_VOID entries that no REVERSAL has taken back yet."""
+    entries = {e.seq: e for e in state.entries}
+    mine = [entries[s] for s in refund.entry_seqs if s in entries]
+    undone = {e.reverses_entry_id for e in mine if e.type is EntryType.REVERSAL}
+    return [e for e in mine if e.type is EntryType.REFUND_VOID and e.entry_id not in undone]
+
+
+def _late_payout(state: TransactionState, refund: Refund, result: ProcessorResult) -> bool:
+    return (
+        result.status is ProcessorStatus.SUCCEEDED
+        and refund.status is RefundStatus.FAILED
+        and bool(_voids_in_force(state, refund))
+    )
+
+
+def _book_late_payout(
+    services: Services,
+    state: TransactionState,
+    refund: Refund,
+    result: ProcessorResult,
+    caller: Caller,
+) -> tuple[Refund, Summary]:
+    """The ledger released this refund, yet the processor paid it: take the release back
+    (a REVERSAL of the void reserves the amount again) and book the success on top."""
+    builder = ChangeBuilder(
+        state, timestamp(services.clock()), caller.initiator, caller.correlation_id
+    )
+    seqs = [
+        _append_reversal(builder, void, "the processor paid the refund after all")
+        for void in _voids_in_force(state, refund)
+    ]
+    reopened = replace(
+        refund, status=RefundStatus.PENDING, entry_seqs=refund.entry_seqs + tuple(seqs)
+    )
+    settled = _record_outcome(builder, services, reopened, result, late=True)
+    builder.put_refund(settled)
+    services.store.commit(builder.build(as_fact=True))
+    services.metrics.count(names.REFUND_OUTCOME_CONFLICT)
+    _count_outcome(services, settled, result, builder.summary)
+    return settled, builder.summary
 
 
 def _nothing_new(refund: Refund, result: ProcessorResult) -> bool:
@@ -149,7 +204,11 @@ def _nothing_new(refund: Refund, result: ProcessorResult) -> bool:
     return result.status is ProcessorStatus.PENDING and recorded.get("code") == result.code.value
 
 
-def _count_outcome(services: Services, refund: Refund, result: ProcessorResult) -> None:
+def _count_outcome(
+    services: Services, refund: Refund, result: ProcessorResult, summary: Summary
+) -> None:
+    if summary.over_refunded:
+        services.metrics.count(names.OVER_REFUNDED)
     if refund.status is RefundStatus.SUCCESS:
         services.metrics.count(names.REFUNDS_SUCCEEDED)
         services.metrics.count(names.REFUND_AMOUNT, refund.amount)
@@ -197,6 +256,15 @@ def reverse_refund(
     )
 
 
+def _check_reversible(refund: Refund) -> None:
+    if refund.status is not RefundStatus.SUCCESS:
+        raise DomainError(
+            ErrorCode.REFUND_NOT_REVERSIBLE,
+            f"Only a succeeded refund can be rolled back; this one is {refund.status.value}.",
+            {"refund_id": refund.refund_id, "refund_status": refund.status.value},
+        )
+
+
 def rollback_refund(
     services: Services, transaction_id: str, refund_id: str, reason: str, caller: Caller
 ) -> tuple[Refund, Summary]:
@@ -204,15 +272,22 @@ def rollback_refund(
 
     def attempt() -> tuple[Refund, Summary]:
         state = services.store.load(transaction_id)
-        refund = _refund_in(state, refund_id)
-        if refund.status is RefundStatus.ROLLED_BACK:
-            return refund, state.summary
-        if refund.status is not RefundStatus.SUCCESS:
-            raise DomainError(
-                ErrorCode.REFUND_NOT_REVERSIBLE,
-                f"Only a succeeded refund can be rolled back; this one is {refund.status.value}.",
-                {"refund_id": refund_id, "refund_status": refund.status.value},
+        try:
+            refund = _refund_in(state, refund_id)
+            if refund.status is RefundStatus.ROLLED_BACK:
+                return refund, state.summary
+            _check_reversible(refund)
+        except DomainError as refusal:
+            commit_refusal(
+                services,
+                state,
+                caller,
+                AuditAction.ROLLBACK_REJECTED,
+                refusal,
+                refund_id=refund_id,
+                reason=reason,
             )
+            raise
         builder = ChangeBuilder(
             state, timestamp(services.clock()), caller.initiator, caller.correlation_id
         )

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from refund_service import observability_names as names
 from refund_service.domain.audit import AuditAction, Initiator
+from refund_service.domain.chargeback import DisputeOutcome
 from refund_service.domain.errors import DomainError, ErrorCode
 from refund_service.domain.processor import (
     ProcessorCode,
@@ -20,7 +21,11 @@ from refund_service.domain.processor import (
 from refund_service.domain.refund import RefundStatus
 from refund_service.service.changes import ChangeBuilder
 from refund_service.service.context import Caller, Services, timestamp, with_retries
-from refund_service.service.payments import record_chargeback
+from refund_service.service.payments import (
+    ChargebackCommand,
+    record_chargeback,
+    resolve_chargeback,
+)
 from refund_service.service.queries import locate_refund
 from refund_service.service.settlement import reverse_refund, settle
 
@@ -35,11 +40,13 @@ class WebhookOutcome(StrEnum):
     SETTLED = "settled"
     REVERSED = "reversed"
     CHARGEBACK_RECORDED = "chargeback_recorded"
+    CHARGEBACK_RESOLVED = "chargeback_resolved"
+    LATE_SUCCESS = "late_success"  # the processor paid a refund the ledger had failed: booked
     UNCHANGED = "unchanged"
     IGNORED = "ignored"
     REPLAYED = "replayed"
     UNKNOWN_REFUND = "unknown_refund"
-    CONFLICT = "conflict"  # the processor says paid; the ledger says failed
+    CONFLICT = "conflict"  # the processor says paid what the ledger reversed: someone looks
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,12 @@ def _refund_event(services: Services, event: WebhookEvent) -> WebhookOutcome:
     ):
         return _late_failure(services, transaction_id, refund.refund_id, event)
     if refund.status is RefundStatus.FAILED and event.kind is WebhookEventKind.REFUND_SUCCEEDED:
+        result = event.result or normalized(ProcessorCode.APPROVED, event.processor)
+        settled, _ = settle(
+            services, transaction_id, refund.refund_id, result, _caller(event), known=state
+        )
+        if settled.status is RefundStatus.SUCCESS:
+            return WebhookOutcome.LATE_SUCCESS
         services.metrics.count(names.REFUND_OUTCOME_CONFLICT)
         return WebhookOutcome.CONFLICT
     return WebhookOutcome.UNCHANGED
@@ -132,22 +145,50 @@ def _chargeback_event(services: Services, event: WebhookEvent) -> WebhookOutcome
     if not transaction_id:
         services.metrics.count(names.UNMATCHED_DISPUTES)
         return WebhookOutcome.UNKNOWN_REFUND
-    reference = event.dispute_reference or event.event_id
+    chargeback_id = event.dispute_reference or event.event_id
     try:
-        record_chargeback(
-            services,
-            transaction_id,
-            _caller(event),
-            event.amount,
-            reason=event.reason,
-            reference=reference,
+        if event.kind is WebhookEventKind.CHARGEBACK:
+            command = ChargebackCommand(
+                transaction_id,
+                event.amount,
+                reason=event.reason,
+                processor_reference=event.dispute_reference,
+                chargeback_id=chargeback_id,
+            )
+            record_chargeback(services, command, _caller(event))
+            return WebhookOutcome.CHARGEBACK_RECORDED
+        outcome = (
+            DisputeOutcome.WON
+            if event.kind is WebhookEventKind.CHARGEBACK_WON
+            else DisputeOutcome.LOST
         )
+        resolve_chargeback(services, transaction_id, chargeback_id, outcome, _caller(event))
+        return WebhookOutcome.CHARGEBACK_RESOLVED
     except DomainError as refusal:
-        if refusal.code in (ErrorCode.TRANSACTION_NOT_FOUND, ErrorCode.AMOUNT_EXCEEDS_REFUNDABLE):
+        if refusal.code is ErrorCode.CHARGEBACK_ALREADY_RESOLVED:
+            return WebhookOutcome.UNCHANGED
+        if refusal.code in _UNMATCHED:
             services.metrics.count(names.UNMATCHED_DISPUTES)
             return WebhookOutcome.UNCHANGED
         raise
-    return WebhookOutcome.CHARGEBACK_RECORDED
+
+
+_UNMATCHED = frozenset(
+    {
+        ErrorCode.TRANSACTION_NOT_FOUND,
+        ErrorCode.CHARGEBACK_NOT_FOUND,
+        ErrorCode.TRANSACTION_PENDING,
+        ErrorCode.TRANSACTION_NOT_REFUNDABLE,
+        ErrorCode.VALIDATION_ERROR,
+    }
+)
+_DISPUTE_KINDS = frozenset(
+    {
+        WebhookEventKind.CHARGEBACK,
+        WebhookEventKind.CHARGEBACK_WON,
+        WebhookEventKind.CHARGEBACK_LOST,
+    }
+)
 
 
 def handle_event(services: Services, log: WebhookEventLog, event: WebhookEvent) -> HandledEvent:
@@ -155,7 +196,7 @@ def handle_event(services: Services, log: WebhookEventLog, event: WebhookEvent) 
     key = f"{event.processor}#{event.event_id}"
     if log.seen(key):
         return HandledEvent(event.event_id, event.kind, WebhookOutcome.REPLAYED)
-    if event.kind is WebhookEventKind.CHARGEBACK:
+    if event.kind in _DISPUTE_KINDS:
         outcome = _chargeback_event(services, event)
     elif event.kind is WebhookEventKind.IGNORED:
         outcome = WebhookOutcome.IGNORED

@@ -25,6 +25,7 @@ SPEC_ROUTES = {
     ("post", "/transactions"): "ledger:write",
     ("post", "/transactions/{transaction_id}/complete"): "ledger:write",
     ("post", "/transactions/{transaction_id}/chargebacks"): "ledger:write",
+    ("post", "/transactions/{transaction_id}/chargebacks/{chargeback_id}/resolve"): "ledger:write",
 }
 
 

@@ -137,14 +137,21 @@ def test_the_audit_trail_of_an_unknown_transaction_is_404(api: Api) -> None:
     assert (status, body["error_code"]) == (404, "TRANSACTION_NOT_FOUND")
 
 
-def test_a_refused_refund_for_an_unknown_transaction_is_itself_audited(api: Api) -> None:
+def test_a_refused_refund_for_an_unknown_transaction_stores_nothing(api: Api) -> None:
     status, _, _ = api.refund("never-recorded", 100)
     assert status == 404
     status, body, _ = api.call("GET", "/transactions/never-recorded/audit")
-    assert status == 200
-    assert body["records"][-1]["action"] == "REFUND_REJECTED"
-    assert body["records"][-1]["details"]["error_code"] == "TRANSACTION_NOT_FOUND"
+    assert body.get("records", []) == []
     assert api.call("GET", "/transactions/never-recorded/ledger")[0] == 404
+
+
+def test_a_refused_refund_for_a_known_transaction_is_audited(api: Api) -> None:
+    tid = api.pay(1_000)
+    status, _, _ = api.refund(tid, 5_000)
+    assert status == 422
+    records = api.call("GET", f"/transactions/{tid}/audit")[1]["records"]
+    assert records[-1]["action"] == "REFUND_REJECTED"
+    assert records[-1]["details"]["error_code"] == "AMOUNT_EXCEEDS_REFUNDABLE"
 
 
 # --- POST /transactions ----------------------------------------------------------------------
@@ -322,11 +329,14 @@ def test_the_same_chargeback_reference_again_records_nothing_new(api: Api) -> No
     assert (status, again) == (201, first)
 
 
-def test_a_chargeback_above_the_payment_is_422(api: Api) -> None:
+def test_a_chargeback_above_the_payment_is_400_and_audited(api: Api) -> None:
     tid = api.pay(10_000)
     status, body, _ = api.call("POST", f"/transactions/{tid}/chargebacks", {"amount": 10_001})
-    assert (status, body["error_code"]) == (422, "AMOUNT_EXCEEDS_REFUNDABLE")
-    assert body["details"]["remaining_refundable"] == 10_000
+    assert (status, body["error_code"]) == (400, "VALIDATION_ERROR")
+    assert body["details"]["captured_amount"] == 10_000
+    records = api.call("GET", f"/transactions/{tid}/audit")[1]["records"]
+    assert records[-1]["action"] == "CHARGEBACK_REJECTED"
+    assert api.ledger(tid)["summary"]["chargeback_amount"] == 0
 
 
 def test_a_chargeback_without_a_body_disputes_what_is_left(api: Api) -> None:

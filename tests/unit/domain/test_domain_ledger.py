@@ -23,6 +23,7 @@ from refund_service.domain.ledger import (
     RefundAmounts,
     assert_balanced,
     chargeback_entry,
+    chargeback_reversal_entry,
     entry_id,
     fee_entry,
     fee_reversal_entry,
@@ -102,6 +103,8 @@ def any_entries(draw: st.DrawFn) -> Entry:
         return fee_entry(ctx, draw(amounts))
     if kind is EntryType.CHARGEBACK:
         return chargeback_entry(ctx, draw(amounts))
+    if kind is EntryType.CHARGEBACK_REVERSAL:
+        return chargeback_reversal_entry(ctx, draw(amounts), "dp_1")
     if kind is EntryType.FX_ADJUSTMENT:
         difference = draw(st.integers(-(10**12), 10**12))
         return fx_adjustment_entry(ctx, f"{TID}-REFUND", difference, "USD", QUOTE)
@@ -123,6 +126,7 @@ def test_every_builder_journal_balances_per_currency(entry: Entry) -> None:
         EntryType.TAX: entry.tax_amount,
         EntryType.FEE: entry.fee_amount,
         EntryType.CHARGEBACK: entry.amount,
+        EntryType.CHARGEBACK_REVERSAL: entry.amount,
         EntryType.REFUND_PENDING: entry.amount,
         EntryType.REFUND_SUCCESS: entry.amount,
         EntryType.REFUND_VOID: entry.amount,

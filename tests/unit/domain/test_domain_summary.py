@@ -30,6 +30,7 @@ from refund_service.domain.ledger import (
     PaymentTerms,
     RefundAmounts,
     chargeback_entry,
+    chargeback_reversal_entry,
     fee_entry,
     fee_reversal_entry,
     fx_adjustment_entry,
@@ -47,6 +48,8 @@ from refund_service.domain.summary import (
     apply,
     fold,
     invariant_violations,
+    limit_violations,
+    structural_violations,
     verify,
 )
 
@@ -154,7 +157,8 @@ class Book:
         self.chargebacks.append(self.add(chargeback_entry, amount))
 
     def chargeback_reversed(self, index: int) -> None:
-        self.add(reversal_entry, self.chargebacks.pop(index), "dispute won")
+        won = self.chargebacks.pop(index)
+        self.add(chargeback_reversal_entry, won.amount, won.reference or "cb")
 
     # -- what the summary must say, from the model alone --------------------------------------
 
@@ -212,7 +216,7 @@ def histories(draw: st.DrawFn) -> Book:
             actions += ["succeed"] * 3 + ["void"]
         if succeeded:
             actions.append("roll_back")
-        if not book.chargebacks and s.captured_amount > s.reserved_amount:
+        if not book.chargebacks:  # a dispute is a fact, whatever was refunded or is pending
             actions.append("chargeback")
         if book.chargebacks:
             actions.append("chargeback_reversed")
@@ -230,10 +234,11 @@ def histories(draw: st.DrawFn) -> Book:
         elif action == "roll_back":
             book.roll_back(draw(st.sampled_from(succeeded)))
         elif action == "chargeback":
-            book.chargeback(draw(st.integers(1, s.captured_amount - s.reserved_amount)))
+            book.chargeback(draw(st.integers(1, s.captured_amount)))
         else:
             book.chargeback_reversed(draw(st.integers(0, len(book.chargebacks) - 1)))
-        assert invariant_violations(book.summary) == [], action
+        assert structural_violations(book.summary) == [], action
+        assert limit_violations(book.summary) == [], action
     return book
 
 
@@ -241,9 +246,11 @@ def expected_status(book: Book) -> SummaryStatus:
     s = book.summary
     if s.payment_status in (PaymentStatus.FAILED, PaymentStatus.VOIDED):
         return SummaryStatus.FAILED
+    refunded = book.expected()["refunded_amount"]
+    if refunded + book.expected()["chargeback_amount"] > s.captured_amount:
+        return SummaryStatus.OVER_REFUNDED
     if book.chargebacks:
         return SummaryStatus.CHARGEBACK
-    refunded = book.expected()["refunded_amount"]
     if refunded == s.captured_amount:
         return SummaryStatus.REFUNDED
     return SummaryStatus.PARTIALLY_REFUNDED if refunded else SummaryStatus.COMPLETED
@@ -263,7 +270,9 @@ def test_fold_equals_the_incremental_summary_and_the_model(book: Book) -> None:
     for name, value in book.expected().items():
         assert getattr(s, name) == value, name
     assert s.status is expected_status(book)
-    if s.payment_status is PaymentStatus.COMPLETED:
+    if s.payment_status is PaymentStatus.COMPLETED and book.chargebacks:
+        assert s.refundable_amount == 0  # nothing is refundable while a chargeback stands
+    elif s.payment_status is PaymentStatus.COMPLETED:
         assert s.refundable_amount == s.captured_amount - s.reserved_amount
         assert s.currency == book.currency
         assert s.captured_at == CAPTURED_AT

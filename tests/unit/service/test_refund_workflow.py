@@ -11,7 +11,11 @@ from refund_service.domain.audit import AuditAction
 from refund_service.domain.errors import DomainError, ErrorCode
 from refund_service.domain.ledger import EntryType, PaymentStatus
 from refund_service.domain.refund import RefundReason, RefundStatus
-from refund_service.service.payments import complete_payment, record_chargeback
+from refund_service.service.payments import (
+    ChargebackCommand,
+    complete_payment,
+    record_chargeback,
+)
 from refund_service.service.queries import get_audit, get_refund, verify_transaction
 from refund_service.service.reconciler import reconcile
 from refund_service.service.refunds import RefundCommand, request_refund
@@ -143,7 +147,8 @@ def test_refusals_leave_the_ledger_unchanged_and_are_audited(
     )
     tid = world.pay(amount=10_000, status=status)
     if setup == "chargeback":
-        record_chargeback(world.services, tid, USER, reason="fraud", reference="dp_1")
+        command = ChargebackCommand(tid, reason="fraud", processor_reference="dp_1")
+        record_chargeback(world.services, command, USER)
     if setup == "refunded":
         refund(world, tid)
     if setup == "expired":
@@ -172,12 +177,13 @@ def test_amount_exceeding_refundable_says_how_much_is_left(world: World) -> None
     assert refused.value.details["remaining_refundable"] == 2_500
 
 
-def test_unknown_transaction_is_refused_and_audited(world: World) -> None:
+def test_unknown_transaction_is_refused_and_counted_but_nothing_is_stored(world: World) -> None:
     with pytest.raises(DomainError) as refused:
         refund(world, "no-such-txn", 100)
     assert refused.value.code is ErrorCode.TRANSACTION_NOT_FOUND
-    trail = get_audit(world.store, "no-such-txn")
-    assert [r.action for r in trail.records][-1] is AuditAction.REFUND_REJECTED
+    assert not world.store.load("no-such-txn").head.stored
+    assert world.store.audit_records("no-such-txn") == []
+    assert world.metrics.counts["RejectedUnknownTransaction"] == 1
 
 
 def test_conversion_enabled_refunds_in_the_payment_currency(moto_dynamodb: Any, clock: Any) -> None:
@@ -309,14 +315,27 @@ def test_a_processor_reference_names_one_transaction(world: World) -> None:
     assert outcome.refund.payment_reference == "pi_shared"
 
 
-def test_a_chargeback_leaves_room_for_pending_refunds(world: World) -> None:
+def test_a_chargeback_is_booked_in_full_whatever_is_pending(world: World) -> None:
+    from datetime import timedelta
+
     tid = world.pay(amount=10_000)
-    refund(world, tid, 4_000, metadata={"simulate": "pending"})
-    state = record_chargeback(world.services, tid, USER, reason="fraudulent")
-    assert state.summary.chargeback_amount == 6_000
+    pending = refund(world, tid, 3_000, metadata={"simulate": "pending"})
+    booked = record_chargeback(world.services, ChargebackCommand(tid, reason="fraudulent"), USER)
+    assert booked.state.summary.chargeback_amount == 10_000
+    assert booked.state.summary.refundable_amount == 0
+    assert booked.state.summary.pending_refund_amount == 3_000
     with pytest.raises(DomainError) as refused:
-        record_chargeback(world.services, tid, USER, 1, reason="again")
-    assert refused.value.code is ErrorCode.AMOUNT_EXCEEDS_REFUNDABLE
+        refund(world, tid, 1_000)
+    assert refused.value.code is ErrorCode.CHARGEBACK_CONFLICT
+    # the pending refund was paid after all: booked, and the payment shows it lost money
+    world.clock.advance(minutes=10)
+    reconcile(world.services, timedelta(minutes=5), timedelta(hours=1))
+    summary = world.store.load(tid).summary
+    assert get_refund(world.store, pending.refund.refund_id).refund.status is RefundStatus.SUCCESS
+    assert (summary.refunded_amount, summary.chargeback_amount) == (3_000, 10_000)
+    assert summary.status.value == "over_refunded"
+    assert world.metrics.counts["OverRefunded"] >= 1
+    assert_consistent(world, tid)
 
 
 def test_asking_again_while_still_pending_writes_nothing(world: World) -> None:
@@ -336,7 +355,9 @@ def test_asking_again_while_still_pending_writes_nothing(world: World) -> None:
     assert reconcile(world.services, timedelta(0), timedelta(hours=1)).succeeded
 
 
-def test_a_ledger_too_busy_to_record_the_answer_leaves_the_refund_pending(world: World) -> None:
+def test_an_answer_the_ledger_is_too_busy_to_book_is_kept_and_booked_without_asking_again(
+    world: World,
+) -> None:
     from dataclasses import replace
     from datetime import timedelta
 
@@ -359,15 +380,32 @@ def test_a_ledger_too_busy_to_record_the_answer_leaves_the_refund_pending(world:
 
     world.services.store = BusyAfterReserving()  # type: ignore[assignment]
     world.services.policy = replace(world.services.policy, max_contention_seconds=0.0)
-    outcome = refund(world, tid, 2_500)
+    outcome = refund(world, tid, 2_500, metadata={"simulate": "decline"})
     world.services.store = store
-    # the processor paid, the ledger could not say so yet: pending, not an error
-    assert outcome.refund.status is RefundStatus.PENDING
-    assert world.memory.payments() == {f"{tid}-REFUND": 1}
+    # the processor declined; the ledger could not book it yet: the client hears the decline
+    assert outcome.refund.status is RefundStatus.FAILED
+    assert outcome.result.code.value == "DECLINED"
+    assert world.store.load(tid).kept_outcomes[f"{tid}-REFUND"]["code"] == "DECLINED"
+    processor = world.services.processor
+    lookups: list[str] = []
+
+    class Watched:
+        name = processor.name
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(processor, name)
+
+        def lookup(self, request: Any) -> Any:
+            lookups.append(request.refund_id)
+            return processor.lookup(request)
+
+    world.services.processor = Watched()  # type: ignore[assignment]
     world.clock.advance(minutes=10)
     reconcile(world.services, timedelta(minutes=5), timedelta(hours=1))
-    assert world.store.load(tid).summary.refunded_amount == 2_500
-    assert world.memory.payments() == {f"{tid}-REFUND": 1}
+    summary = world.store.load(tid).summary
+    assert (summary.refunded_amount, summary.pending_refund_amount) == (0, 0)
+    assert get_refund(world.store, f"{tid}-REFUND").refund.status is RefundStatus.FAILED
+    assert lookups == []  # booked from the kept answer, the processor was not asked again
 
 
 def test_endless_contention_ends_in_a_retryable_refusal_not_a_hang(world: World) -> None:

@@ -266,9 +266,19 @@ def test_a_dispute_finds_the_payment_by_its_processor_reference(
     assert world.store.load(tid).summary.chargeback_amount == 10_000
 
 
-def test_success_reported_for_a_failed_refund_is_flagged(world: World, secret_arn: str) -> None:
+def test_success_reported_for_a_failed_refund_is_booked_and_flagged(
+    world: World, secret_arn: str
+) -> None:
     tid, rid = refund_of(world, 2_000, simulate="decline")
+    failed_entries = world.store.load(tid).entries
     body = stripe_refund_event(rid, "succeeded", previous="pending")
     assert deliver(world, "stripe", secret_arn, body, stripe_signed(body))[0] == 200
-    assert world.store.load(tid).refunds[rid].status is RefundStatus.FAILED  # not rewritten
+    state = world.store.load(tid)
+    assert state.refunds[rid].status is RefundStatus.SUCCESS  # the payout is booked...
+    assert state.entries[: len(failed_entries)] == failed_entries  # ...by new entries only
+    added = [e.type.value for e in state.entries[len(failed_entries) :]]
+    assert added == ["REVERSAL", "PAYMENT-SUCCESS"]
+    assert state.summary.refunded_amount == 2_000
     assert world.metrics.counts.get("RefundOutcomeConflict") == 1
+    again = deliver(world, "stripe", secret_arn, body, stripe_signed(body))
+    assert again[0] == 200 and world.store.load(tid).summary.refunded_amount == 2_000

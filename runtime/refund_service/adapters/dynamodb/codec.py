@@ -9,6 +9,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from refund_service.domain.audit import AuditAction, AuditRecord, ChainHead, Initiator
+from refund_service.domain.chargeback import Chargeback, ChargebackStatus
 from refund_service.domain.ledger import (
     Account,
     Direction,
@@ -30,6 +31,7 @@ HEAD_SK = "HEAD"
 ENTRY_PREFIX = "ENTRY#"
 REFUND_PREFIX = "REFUND#"
 AUDIT_PREFIX = "AUDIT#"
+OUTCOME_PREFIX = "OUTCOME#"
 
 
 def partition_key(transaction_id: str) -> str:
@@ -46,6 +48,10 @@ def audit_sk(seq: int) -> str:
 
 def refund_sk(refund_id: str) -> str:
     return f"{REFUND_PREFIX}{refund_id}"
+
+
+def outcome_sk(refund_id: str) -> str:
+    return f"{OUTCOME_PREFIX}{refund_id}"
 
 
 def payment_alias_key(processor_reference: str) -> dict[str, str]:
@@ -104,7 +110,15 @@ def head_to_item(head: Head, now: str) -> dict[str, Any]:
         item["summary"] = {
             k: (v.value if hasattr(v, "value") else v) for k, v in asdict(summary).items()
         }
+    if head.chargebacks:
+        item["chargebacks"] = {
+            cid: {**asdict(c), "status": c.status.value} for cid, c in head.chargebacks.items()
+        }
     return item
+
+
+def _chargeback_from_item(value: dict[str, Any]) -> Chargeback:
+    return Chargeback(**{**value, "status": ChargebackStatus(value["status"])})
 
 
 def head_from_item(item: dict[str, Any]) -> Head:
@@ -121,6 +135,9 @@ def head_from_item(item: dict[str, Any]) -> Head:
         chain=ChainHead(item["audit_seq"], item["audit_hash"]),
         request_digest=item.get("request_digest"),
         customer_reference=item.get("customer_reference"),
+        chargebacks={
+            cid: _chargeback_from_item(c) for cid, c in (item.get("chargebacks") or {}).items()
+        },
         stored=True,
     )
 

@@ -53,7 +53,7 @@ class DynamoDBLedgerStore:
             ConsistentRead=True,
         )
         head = Head(Summary(transaction_id))
-        entries, refunds = [], {}
+        entries, refunds, outcomes = [], {}, {}
         for item in items:
             sk = item["sk"]
             if sk == codec.HEAD_SK:
@@ -63,7 +63,26 @@ class DynamoDBLedgerStore:
             elif sk.startswith(codec.REFUND_PREFIX):
                 refund = codec.refund_from_item(item)
                 refunds[refund.refund_id] = refund
-        return TransactionState(head, tuple(entries), refunds)
+            elif sk.startswith(codec.OUTCOME_PREFIX):
+                outcomes[item["refund_id"]] = item["result"]
+        return TransactionState(head, tuple(entries), refunds, outcomes)
+
+    def keep_outcome(self, transaction_id: str, refund_id: str, result: dict[str, Any]) -> None:
+        item = {
+            "pk": codec.partition_key(transaction_id),
+            "sk": codec.outcome_sk(refund_id),
+            "refund_id": refund_id,
+            "result": result,
+        }
+        try:
+            self._client.put_item(
+                TableName=self._ledger,
+                Item=codec.serialize(item),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
 
     def find_refund(self, refund_id: str) -> str | None:
         page = self._client.query(
