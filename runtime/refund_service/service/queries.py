@@ -10,7 +10,7 @@ from refund_service.domain.errors import DomainError, ErrorCode, UnbalancedJourn
 from refund_service.domain.ids import parse_refund_id
 from refund_service.domain.ledger import Entry
 from refund_service.domain.refund import Refund
-from refund_service.domain.summary import Mismatch, invariant_violations, verify
+from refund_service.domain.summary import Mismatch, structural_violations, verify
 from refund_service.service.ports import LedgerStore, TransactionState
 
 
@@ -88,7 +88,9 @@ def verify_transaction(store: LedgerStore, transaction_id: str) -> Verification:
         return Verification(transaction_id, broken, ChainVerification(True, 0))
     chain = verify_chain(store.audit_records(transaction_id), state.head.chain)
     mismatch = verify(state.summary, state.entries)
-    return Verification(transaction_id, mismatch, chain, tuple(invariant_violations(state.summary)))
+    return Verification(
+        transaction_id, mismatch, chain, tuple(structural_violations(state.summary))
+    )
 
 
 @dataclass(frozen=True)
