@@ -249,6 +249,16 @@ def test_unreachable_after_a_maybe_sent_attempt_is_still_unknown(
         client.request("POST", "/x", headers=KEYED, body=b"")
 
 
+@pytest.mark.parametrize("status", [401, 403])
+def test_an_authentication_refusal_after_a_lost_answer_is_still_unknown(
+    stub: StubProcessor, slept: list[float], status: int
+) -> None:
+    # Authentication runs before the processor looks the key up: nothing is replayed
+    stub.reply(Reply(drop=True), Reply(status, {"error": {"type": "authentication_error"}}))
+    with pytest.raises(ProcessorTimeoutError, match=f"HTTP {status}"):
+        stripe_like(stub.url, slept).request("POST", "/x", headers=KEYED, body=b"")
+
+
 @pytest.mark.parametrize("status", [400, 402, 404])
 def test_a_keyed_client_error_after_a_lost_answer_is_definite(
     stub: StubProcessor, slept: list[float], status: int

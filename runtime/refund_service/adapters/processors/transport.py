@@ -9,9 +9,10 @@ refund may be released or must wait for reconciliation:
   before the answer, or a 5xx / 409 answer on some attempt): `ProcessorTimeoutError`.
 
 Once any attempt may have reached the processor, that stays true: a later attempt that is rate
-limited, cannot connect or is not started at all proves nothing about the earlier one, so the
-exchange ends as `ProcessorTimeoutError` unless a later attempt gets a definite answer (2xx or a
-4xx other than 409 and 429: processors replay the saved first result for the same key).
+limited, refused at authentication, cannot connect or is not started at all proves nothing about
+the earlier one, so the exchange ends as `ProcessorTimeoutError` unless a later attempt gets a
+definite answer (2xx, or a 4xx other than 401, 403, 409 and 429: processors replay the saved
+first result for the same key).
 
 A request may carry a send deadline (`send_by`): no attempt starts unless its connect and read
 timeouts run out before that moment, so nothing can reach the processor after it.
@@ -176,7 +177,7 @@ class HttpTransport:
                 break
             response = self._try_once(method, path, headers, body, progress, replay_safe)
             if response is not None and not self._should_retry(response):
-                if indeterminate(response) or _rate_limited_after_reaching(response, progress):
+                if indeterminate(response) or _silent_on_earlier_attempts(response, progress):
                     break  # not worth another try, and the outcome is unknown
                 return response
             if not self._may_retry(attempt, started, response, replay_safe, progress, send_by):
@@ -288,9 +289,14 @@ class HttpTransport:
             connection.close()
 
 
-def _rate_limited_after_reaching(response: HttpResponse, progress: _Progress) -> bool:
-    """A 429 says only that this attempt was not applied, nothing of an earlier one."""
-    return response.status == RATE_LIMITED and progress.reached
+# Answered before the processor's idempotency layer: about this attempt only.
+_REFUSED_BEFORE_REPLAY = frozenset({401, 403, RATE_LIMITED})
+
+
+def _silent_on_earlier_attempts(response: HttpResponse, progress: _Progress) -> bool:
+    """Rate limiting or an authentication refusal says only that this attempt was not
+    applied; after an attempt that may have been, the outcome stays unknown."""
+    return progress.reached and response.status in _REFUSED_BEFORE_REPLAY
 
 
 def _describe(error: BaseException) -> str:
