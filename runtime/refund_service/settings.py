@@ -33,6 +33,8 @@ class Settings:
     processor_secret_arn: str = ""
     reconcile_after_minutes: int = 5
     stale_pending_hours: int = 24
+    # Signs the simulated processor's webhooks; empty refuses every one of them.
+    simulated_webhook_secret: str = ""
 
 
 # Settings field -> environment variable.
@@ -48,7 +50,11 @@ VARIABLES = {
     "processor_secret_arn": "PROCESSOR_SECRET_ARN",
     "reconcile_after_minutes": "RECONCILE_AFTER_MINUTES",
     "stale_pending_hours": "STALE_PENDING_HOURS",
+    "simulated_webhook_secret": "SIMULATED_WEBHOOK_SECRET",
 }
+# Read only by the local stack: no deployed function is given these (the simulated processor
+# is local), and the stack's environment contract leaves them out.
+LOCAL_ONLY_VARIABLES = ("SIMULATED_WEBHOOK_SECRET",)
 POWERTOOLS_VARIABLES = ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE")
 
 

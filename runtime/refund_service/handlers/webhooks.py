@@ -58,12 +58,17 @@ def _body(event: dict[str, Any]) -> bytes:
 
 def receive(event: dict[str, Any], svc: Services, config: Settings, log: Any) -> dict[str, Any]:
     processor = event.get("rawPath", "").removeprefix(PREFIX)
-    if processor != config.processor or processor == "simulated":
+    if processor != config.processor:
         return _answer(
             404, error_body(ErrorCode.NOT_FOUND, f"No webhooks are configured for {processor!r}.")
         )
     try:
-        parser = build_webhook_parser(processor, config.processor_secret_arn)
+        parser = build_webhook_parser(
+            processor,
+            config.processor_secret_arn,
+            simulated_secret=config.simulated_webhook_secret,
+            metrics=svc.metrics,
+        )
         events = parser.parse(event.get("headers") or {}, _body(event))
     except WebhookSignatureError:
         logger.warning("webhook refused: bad or missing signature", extra={"processor": processor})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -208,3 +209,30 @@ def test_lookup_leaves_the_refund_to_the_webhook(stub: StubProcessor) -> None:
 
 def test_lookup_of_a_refund_that_was_never_sendable_is_none(stub: StubProcessor) -> None:
     assert processor(stub.url).lookup(request(payment_reference=None)) is None
+
+
+def test_no_refund_is_sent_once_the_send_deadline_is_too_close(stub: StubProcessor) -> None:
+    soon = datetime.now(UTC) + timedelta(seconds=FAST.connect_timeout)
+    with pytest.raises(ProcessorUnavailableError, match="send deadline"):
+        processor(stub.url).refund(request(send_by=soon))
+    assert stub.requests == []
+
+
+def test_a_retry_that_could_outlast_the_send_deadline_is_not_started(stub: StubProcessor) -> None:
+    # Room for one attempt only: after a 5xx the refund may exist, so its outcome is unknown
+    now = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+    credentials = AdyenCredentials(api_key="k", merchant_account="TestMerchant", base_url=stub.url)
+    transport = HttpTransport(stub.url, FAST, sleep=lambda _: None, wall_clock=lambda: now)
+    adyen = AdyenProcessor(credentials, transport=transport)
+    stub.reply(Reply(500, {}), Reply(201, RECEIVED))
+    room = timedelta(seconds=FAST.connect_timeout + FAST.read_timeout + 0.005)
+    with pytest.raises(ProcessorTimeoutError):
+        adyen.refund(request(send_by=now + room))
+    assert len(stub.requests) == 1
+
+
+def test_adyen_has_no_refund_list() -> None:
+    since = datetime(2026, 11, 28, tzinfo=UTC)
+    assert (
+        processor("http://127.0.0.1:9").refunds_between(since, since + timedelta(hours=1)) is None
+    )

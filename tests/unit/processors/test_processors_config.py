@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -27,7 +28,8 @@ from refund_service.adapters.processors.factory import (
     build_webhook_parser,
 )
 from refund_service.adapters.processors.stripe import StripeProcessor
-from refund_service.adapters.processors.webhooks import AdyenWebhooks, StripeWebhooks
+from refund_service.adapters.processors.webhooks_adyen import AdyenWebhooks, adyen_signature
+from refund_service.adapters.processors.webhooks_stripe import StripeWebhooks
 
 SECRET = {
     "stripe_api_key": "sk_live_abc",
@@ -165,3 +167,23 @@ def test_webhooks_need_their_signing_secret(name: str, key: str) -> None:
     secret = {k: v for k, v in SECRET.items() if k != key}
     with pytest.raises(CredentialsError, match=key):
         build_webhook_parser(name, "arn", secrets=secrets_from(secret))
+
+
+def test_the_adyen_parser_accepts_only_the_secrets_merchant_account() -> None:
+    parser = build_webhook_parser("adyen", "arn", secrets=secrets_from(SECRET))
+    item = {
+        "eventCode": "REFUND",
+        "success": "true",
+        "pspReference": "P1",
+        "merchantReference": "txn_1-REFUND",
+        "amount": {"value": 100, "currency": "EUR"},
+    }
+    bodies = {}
+    for account in ("Merchant", "OtherMerchant"):
+        signed = {**item, "merchantAccountCode": account}
+        signed["additionalData"] = {
+            "hmacSignature": adyen_signature(signed, SECRET["adyen_hmac_key"])
+        }
+        bodies[account] = json.dumps({"notificationItems": [{"NotificationRequestItem": signed}]})
+    assert [e.refund_id for e in parser.parse({}, bodies["Merchant"].encode())] == ["txn_1-REFUND"]
+    assert parser.parse({}, bodies["OtherMerchant"].encode()) == []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,6 +26,7 @@ from tests.unit.processors.conftest import FAST, IMPATIENT
 from tests.unit.processors.stub_server import Reply, StubProcessor, refused_url
 
 PI = "pi_1GszsK2eZvKYlo2CfhZyoZLp"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def refund_object(status: str = "succeeded", **fields: Any) -> dict[str, Any]:
@@ -397,3 +401,124 @@ def test_a_key_conflict_with_no_refund_found_is_invalid(stub: StubProcessor) -> 
     conflict = error("idempotency_error", "Keys for idempotent requests can only be used ...")
     stub.reply(Reply(400, conflict), Reply(200, list_of()))
     assert processor(stub.url).refund(request()).code is ProcessorCode.INVALID_REQUEST
+
+
+# --- The send deadline ------------------------------------------------------------------------
+
+
+def test_no_refund_is_sent_once_the_send_deadline_is_too_close(stub: StubProcessor) -> None:
+    soon = datetime.now(UTC) + timedelta(seconds=FAST.connect_timeout)
+    with pytest.raises(ProcessorUnavailableError, match="send deadline"):
+        processor(stub.url).refund(request(send_by=soon))
+    assert stub.requests == []
+
+
+def test_a_refund_is_sent_while_the_send_deadline_is_far(stub: StubProcessor) -> None:
+    stub.reply(Reply(200, refund_object("succeeded")))
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    assert processor(stub.url).refund(request(send_by=later)).code is ProcessorCode.APPROVED
+
+
+# --- Refunds in a window, for processor reconciliation ----------------------------------------
+
+SINCE = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+UNTIL = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+def listed(n: int, status: str = "succeeded") -> dict[str, Any]:
+    return refund_object(
+        status,
+        id=f"re_{n}",
+        amount=100 * n,
+        created=int(SINCE.timestamp()) + n,
+        metadata={"refund_id": f"txn_{n}-REFUND", "transaction_id": f"txn_{n}"},
+    )
+
+
+def test_refunds_between_follows_every_page_of_the_window(stub: StubProcessor) -> None:
+    # Given three pages of refunds, the last one closing the list
+    stub.reply(
+        Reply(200, list_of(listed(5), listed(4), has_more=True)),
+        Reply(200, list_of(listed(3, "pending"), listed(2), has_more=True)),
+        Reply(200, list_of(listed(1, "failed"))),
+    )
+    # When the window is listed
+    records = list(processor(stub.url).refunds_between(SINCE, UNTIL) or [])
+    # Then every refund of every page is there, in our terms
+    assert [r.processor_reference for r in records] == ["re_5", "re_4", "re_3", "re_2", "re_1"]
+    assert [r.refund_id for r in records] == [f"txn_{n}-REFUND" for n in (5, 4, 3, 2, 1)]
+    assert [r.status for r in records] == [
+        ProcessorStatus.SUCCEEDED,
+        ProcessorStatus.SUCCEEDED,
+        ProcessorStatus.PENDING,
+        ProcessorStatus.SUCCEEDED,
+        ProcessorStatus.FAILED,
+    ]
+    assert (records[0].processor, records[0].amount, records[0].currency) == ("stripe", 500, "USD")
+    assert records[0].created_at == "2026-11-28T08:00:05.000+00:00"
+    # And each page asked for the same window, after the last refund of the page before
+    queries = [parse_qs(urlsplit(r.path).query) for r in stub.requests]
+    assert {urlsplit(r.path).path for r in stub.requests} == {"/v1/refunds"}
+    for query in queries:
+        assert query["created[gte]"] == [str(int(SINCE.timestamp()))]
+        assert query["created[lt]"] == [str(int(UNTIL.timestamp()))]
+        assert query["limit"] == ["100"]
+    assert [q.get("starting_after") for q in queries] == [None, ["re_4"], ["re_2"]]
+    assert {r.method for r in stub.requests} == {"GET"}
+
+
+def test_a_refund_made_outside_the_service_is_listed_without_our_id(stub: StubProcessor) -> None:
+    # Stripe's own fixture refund: no metadata, a charge, ISO units of USD
+    fixture = json.loads((FIXTURES / "stripe_objects.json").read_text())["refund"]
+    stub.reply(Reply(200, list_of(fixture)))
+    (record,) = processor(stub.url).refunds_between(SINCE, UNTIL) or []
+    assert (record.processor_reference, record.refund_id) == ("re_1Pgc72B7WZ01zgkWqPvrRrPE", None)
+    assert (record.amount, record.currency, record.status) == (
+        100,
+        "USD",
+        ProcessorStatus.SUCCEEDED,
+    )
+    assert record.created_at == "2009-02-13T23:31:30.000+00:00"
+
+
+def test_listing_amounts_come_back_in_iso_units(stub: StubProcessor) -> None:
+    stub.reply(Reply(200, list_of(refund_object(currency="isk", amount=50_000))))
+    (record,) = processor(stub.url).refunds_between(SINCE, UNTIL) or []
+    assert (record.amount, record.currency) == (500, "ISK")
+
+
+def test_window_ends_in_fractions_of_a_second_round_up(stub: StubProcessor) -> None:
+    stub.reply(Reply(200, list_of()))
+    since = SINCE + timedelta(milliseconds=1)
+    assert list(processor(stub.url).refunds_between(since, UNTIL) or []) == []
+    query = parse_qs(urlsplit(stub.requests[0].path).query)
+    assert query["created[gte]"] == [str(int(SINCE.timestamp()) + 1)]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [Reply(500, {}), Reply(401, {}), Reply(200, b"oops"), Reply(200, list_of({"id": "re_x"}))],
+    ids=["5xx", "401", "not-json", "unreadable-refund"],
+)
+def test_a_listing_that_cannot_be_read_whole_raises_unavailable(
+    stub: StubProcessor, reply: Reply
+) -> None:
+    stub.reply(*[reply] * FAST.max_attempts)
+    with pytest.raises(ProcessorUnavailableError):
+        processor(stub.url).refunds_between(SINCE, UNTIL)
+
+
+def test_a_failing_later_page_fails_the_whole_listing(stub: StubProcessor) -> None:
+    stub.reply(Reply(200, list_of(listed(2), has_more=True)), *[Reply(503, {})] * 3)
+    with pytest.raises(ProcessorUnavailableError):
+        processor(stub.url).refunds_between(SINCE, UNTIL)
+
+
+def test_a_listing_that_never_ends_is_stopped(
+    stub: StubProcessor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stripe, "MAX_WINDOW_PAGES", 2)
+    stub.reply(*[Reply(200, list_of(listed(n), has_more=True)) for n in (1, 2, 3)])
+    with pytest.raises(ProcessorUnavailableError, match="more than 2 pages"):
+        processor(stub.url).refunds_between(SINCE, UNTIL)
+    assert len(stub.requests) == 2

@@ -6,12 +6,16 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from refund_service.adapters.processors.stripe import should_retry as stripe_should_retry
 from refund_service.adapters.processors.transport import (
     HttpTransport,
     RetryPolicy,
+    _MaybeSentError,
+    _NotSentError,
     bounded_key,
 )
 from refund_service.domain.processor import ProcessorTimeoutError, ProcessorUnavailableError
@@ -189,3 +193,140 @@ def test_the_adapters_load_no_sdk_and_no_aws_client_at_import() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+# --- Once maybe sent, never "nothing happened" ----------------------------------------------
+
+
+def stripe_like(url: str, slept: list[float], policy: RetryPolicy = FAST) -> HttpTransport:
+    """Retries decided by Stripe's own advice header, as the Stripe adapter does."""
+    return HttpTransport(
+        url, policy, should_retry=stripe_should_retry, sleep=slept.append, jitter=lambda: 1.0
+    )
+
+
+NO_RETRY = {"Stripe-Should-Retry": "false"}
+
+
+@pytest.mark.parametrize(
+    "first",
+    [Reply(drop=True), Reply(500, {}), Reply(409, {}), Reply(200, {}, delay=1.0)],
+    ids=["dropped", "5xx", "409", "read-timeout"],
+)
+def test_a_final_429_after_a_maybe_sent_attempt_is_still_unknown(
+    stub: StubProcessor, slept: list[float], first: Reply
+) -> None:
+    # Given a first attempt that may have been applied, then a 429 Stripe says not to retry
+    stub.reply(first, Reply(429, {"error": {"type": "rate_limit_error"}}, headers=NO_RETRY))
+    client = stripe_like(stub.url, slept, IMPATIENT)
+    # Then the outcome stays unknown, never a definite "rate limited"
+    with pytest.raises(ProcessorTimeoutError, match="outcome unknown"):
+        client.request("POST", "/v1/refunds", headers=KEYED, body=b"a=1")
+    assert len(stub.requests) == 2
+
+
+def test_a_final_429_on_the_first_attempt_is_rate_limited(
+    stub: StubProcessor, slept: list[float]
+) -> None:
+    stub.reply(Reply(429, {}, headers=NO_RETRY))
+    response = stripe_like(stub.url, slept).request("POST", "/x", headers=KEYED, body=b"")
+    assert response.status == 429
+    assert len(stub.requests) == 1
+
+
+def test_unreachable_after_a_maybe_sent_attempt_is_still_unknown(
+    slept: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an attempt whose answer is lost, then a processor that cannot be reached at all
+    outcomes = iter([_MaybeSentError("read timed out")])
+
+    def attempt(*args: object) -> object:
+        raise next(outcomes, _NotSentError("connect failed: ConnectionRefusedError"))
+
+    client = transport("http://127.0.0.1:9", slept)
+    monkeypatch.setattr(client, "_attempt", attempt)
+    with pytest.raises(ProcessorTimeoutError, match="outcome unknown"):
+        client.request("POST", "/x", headers=KEYED, body=b"")
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_an_authentication_refusal_after_a_lost_answer_is_still_unknown(
+    stub: StubProcessor, slept: list[float], status: int
+) -> None:
+    # Authentication runs before the processor looks the key up: nothing is replayed
+    stub.reply(Reply(drop=True), Reply(status, {"error": {"type": "authentication_error"}}))
+    with pytest.raises(ProcessorTimeoutError, match=f"HTTP {status}"):
+        stripe_like(stub.url, slept).request("POST", "/x", headers=KEYED, body=b"")
+
+
+@pytest.mark.parametrize("status", [400, 402, 404])
+def test_a_keyed_client_error_after_a_lost_answer_is_definite(
+    stub: StubProcessor, slept: list[float], status: int
+) -> None:
+    # The processor replays the first request's saved result for the same key
+    stub.reply(Reply(drop=True), Reply(status, {"error": {"type": "invalid_request_error"}}))
+    response = stripe_like(stub.url, slept).request("POST", "/x", headers=KEYED, body=b"")
+    assert response.status == status
+
+
+# --- The send deadline ------------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+WORST_ATTEMPT = timedelta(seconds=FAST.connect_timeout + FAST.read_timeout)
+
+
+def deadline_transport(url: str, slept: list[float], now: datetime = NOW) -> HttpTransport:
+    return HttpTransport(url, FAST, sleep=slept.append, jitter=lambda: 1.0, wall_clock=lambda: now)
+
+
+def test_no_first_attempt_when_it_could_end_after_the_send_deadline(
+    stub: StubProcessor, slept: list[float]
+) -> None:
+    client = deadline_transport(stub.url, slept)
+    with pytest.raises(ProcessorUnavailableError, match="send deadline"):
+        client.request("POST", "/x", headers=KEYED, body=b"", send_by=NOW + WORST_ATTEMPT)
+    assert stub.requests == []
+
+
+def test_an_attempt_that_surely_ends_before_the_deadline_is_sent(
+    stub: StubProcessor, slept: list[float]
+) -> None:
+    stub.reply(Reply(200, {"id": "re_1"}))
+    client = deadline_transport(stub.url, slept)
+    send_by = NOW + WORST_ATTEMPT + timedelta(milliseconds=1)
+    assert client.request("POST", "/x", headers=KEYED, body=b"", send_by=send_by).ok
+
+
+def test_no_retry_after_a_maybe_sent_attempt_past_the_deadline(
+    stub: StubProcessor, slept: list[float]
+) -> None:
+    # Room for the first attempt, not for a second one after its backoff
+    stub.reply(Reply(500, {}), Reply(200, {}))
+    client = deadline_transport(stub.url, slept)
+    send_by = NOW + WORST_ATTEMPT + timedelta(milliseconds=5)
+    with pytest.raises(ProcessorTimeoutError, match="HTTP 500"):
+        client.request("POST", "/x", headers=KEYED, body=b"", send_by=send_by)
+    assert len(stub.requests) == 1
+
+
+def test_no_retry_past_the_deadline_after_nothing_was_sent(slept: list[float]) -> None:
+    client = deadline_transport(refused_url(), slept)
+    send_by = NOW + WORST_ATTEMPT + timedelta(milliseconds=5)
+    with pytest.raises(ProcessorUnavailableError, match="connect failed"):
+        client.request("POST", "/x", headers=KEYED, body=b"", send_by=send_by)
+    assert slept == []
+
+
+def test_the_deadline_is_checked_again_when_the_retry_starts(
+    stub: StubProcessor, slept: list[float]
+) -> None:
+    # The clock moves on while waiting: the retry planned in time no longer is
+    moments = iter([NOW, NOW, NOW + timedelta(seconds=5)])
+    stub.reply(Reply(503, {}), Reply(200, {}))
+    client = HttpTransport(
+        stub.url, FAST, sleep=slept.append, jitter=lambda: 1.0, wall_clock=lambda: next(moments)
+    )
+    with pytest.raises(ProcessorTimeoutError):
+        client.request("POST", "/x", headers=KEYED, body=b"", send_by=NOW + timedelta(seconds=2))
+    assert len(stub.requests) == 1
+    assert len(slept) == 1

@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 
 from refund_service.adapters.processors.webhooks import (
-    AdyenWebhooks,
-    StripeWebhooks,
     WebhookPayloadError,
     WebhookSignatureError,
-    adyen_signature,
 )
+from refund_service.adapters.processors.webhooks_adyen import AdyenWebhooks, adyen_signature
+from refund_service.adapters.processors.webhooks_stripe import StripeWebhooks
 from refund_service.domain.processor import (
     ProcessorCode,
     ProcessorStatus,
@@ -261,6 +260,7 @@ ESCAPING_VECTORS = [
     ("X3GWNS6KJ8NKGK82", "//slashes are fun", "9Z0xdpG9Xi3zcmXv14t/BvMBut77O/Xq9D4CQXSDUi4="),
 ]
 HMAC_KEY = "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"
+MERCHANT = "TestMerchant"
 
 
 def documented_signature(item: dict[str, Any], hex_key: str) -> str:
@@ -307,8 +307,12 @@ def notification(*items: dict[str, Any], key: str = HMAC_KEY) -> bytes:
     return json.dumps({"live": "false", "notificationItems": wrapped}).encode()
 
 
+def adyen_parser(*keys: str) -> AdyenWebhooks:
+    return AdyenWebhooks(keys or (HMAC_KEY,), MERCHANT)
+
+
 def adyen_events(body: bytes, *keys: str) -> list[WebhookEvent]:
-    events = AdyenWebhooks(keys or (HMAC_KEY,)).parse({}, body)
+    events = adyen_parser(*keys).parse({}, body)
     assert all(isinstance(e, WebhookEvent) for e in events)
     return [e for e in events if isinstance(e, WebhookEvent)]
 
@@ -378,11 +382,8 @@ def test_refunded_reversed_is_a_reversal() -> None:
     assert event.result is not None and event.result.code is ProcessorCode.DECLINED
 
 
-@pytest.mark.parametrize(
-    "event_code",
-    ["NOTIFICATION_OF_CHARGEBACK", "CHARGEBACK", "SECOND_CHARGEBACK", "PREARBITRATION_LOST"],
-)
-def test_dispute_stages_are_chargebacks(event_code: str) -> None:
+@pytest.mark.parametrize("event_code", ["NOTIFICATION_OF_CHARGEBACK", "CHARGEBACK"])
+def test_an_opened_dispute_is_a_chargeback(event_code: str) -> None:
     item = adyen_item(
         event_code,
         merchantReference="order-77",
@@ -402,11 +403,10 @@ def test_dispute_stages_are_chargebacks(event_code: str) -> None:
     [
         "AUTHORISATION",
         "CAPTURE",
-        "CHARGEBACK_REVERSED",
-        "PREARBITRATION_WON",
         "REQUEST_FOR_INFORMATION",
         "NOTIFICATION_OF_FRAUD",
         "CANCEL_OR_REFUND",
+        "PREARBITRATION_OPEN",
     ],
 )
 def test_other_event_codes_are_ignored(event_code: str) -> None:
@@ -447,7 +447,7 @@ def test_a_tampered_item_is_rejected(tamper: Any) -> None:
     document = json.loads(notification(adyen_item()))
     tamper(document["notificationItems"][0]["NotificationRequestItem"])
     with pytest.raises(WebhookSignatureError):
-        AdyenWebhooks((HMAC_KEY,)).parse({}, json.dumps(document).encode())
+        adyen_parser().parse({}, json.dumps(document).encode())
 
 
 def test_one_bad_item_rejects_the_whole_batch() -> None:
@@ -455,14 +455,14 @@ def test_one_bad_item_rejects_the_whole_batch() -> None:
     bad = json.loads(notification(adyen_item(pspReference="P2"), key="AB" * 32))
     document = {"live": "false", "notificationItems": [good, *bad["notificationItems"]]}
     with pytest.raises(WebhookSignatureError):
-        AdyenWebhooks((HMAC_KEY,)).parse({}, json.dumps(document).encode())
+        adyen_parser().parse({}, json.dumps(document).encode())
 
 
 def test_an_item_without_signature_is_rejected() -> None:
     item = adyen_item()
     body = json.dumps({"live": "false", "notificationItems": [{"NotificationRequestItem": item}]})
     with pytest.raises(WebhookSignatureError, match="no hmacSignature"):
-        AdyenWebhooks((HMAC_KEY,)).parse({}, body.encode())
+        adyen_parser().parse({}, body.encode())
 
 
 def test_the_previous_hmac_key_still_verifies_during_rotation() -> None:
@@ -476,16 +476,83 @@ def test_the_previous_hmac_key_still_verifies_during_rotation() -> None:
 )
 def test_unreadable_notifications_are_payload_errors(body: bytes) -> None:
     with pytest.raises(WebhookPayloadError):
-        AdyenWebhooks((HMAC_KEY,)).parse({}, body)
+        adyen_parser().parse({}, body)
 
 
 def test_a_signed_item_without_event_fields_is_a_payload_error() -> None:
     body = notification(adyen_item(success="maybe"))
     with pytest.raises(WebhookPayloadError):
-        AdyenWebhooks((HMAC_KEY,)).parse({}, body)
+        adyen_parser().parse({}, body)
 
 
 @pytest.mark.parametrize("keys", [(), ("not-hex",)])
 def test_an_adyen_parser_needs_hex_keys(keys: tuple[str, ...]) -> None:
     with pytest.raises(ValueError):
-        AdyenWebhooks(keys)
+        AdyenWebhooks(keys, MERCHANT)
+
+
+def test_an_adyen_parser_needs_the_merchant_account() -> None:
+    with pytest.raises(ValueError, match="merchant account"):
+        AdyenWebhooks((HMAC_KEY,), "")
+
+
+# --- Adyen: only our merchant account -----------------------------------------------------------
+
+
+class Counts:
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def count(self, name: str, value: int = 1, **dimensions: str) -> None:
+        self.counts[name] = self.counts.get(name, 0) + value
+
+
+def resplit(body: bytes, **fields: Any) -> bytes:
+    """The same signed item with some fields changed, its signature kept."""
+    document = json.loads(body)
+    document["notificationItems"][0]["NotificationRequestItem"].update(fields)
+    return json.dumps(document).encode()
+
+
+def test_an_item_for_another_merchant_account_is_never_acted_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a genuinely signed refund notification of another merchant account, batched with ours
+    theirs = adyen_item("REFUND", merchantAccountCode="OtherShop", pspReference="P2")
+    body = notification(adyen_item("REFUND"), theirs)
+    counts = Counts()
+    # When it is parsed
+    events = AdyenWebhooks((HMAC_KEY,), MERCHANT, metrics=counts).parse({}, body)
+    # Then only our item is an event; the other is logged and counted
+    assert [e.result.processor_reference for e in events if e.result] == ["X6V9CT8PHJ7BC7X2"]
+    assert counts.counts == {"WebhookForeignItems": 1}
+    assert "another merchant account" in caplog.text
+
+
+def test_a_resplit_signed_item_is_not_acted_on() -> None:
+    # Given a genuine REFUNDED_REVERSED of ours whose merchantReference contains ':'
+    genuine = adyen_item("REFUNDED_REVERSED", merchantReference="Promo:txn_1-REFUND")
+    body = notification(genuine)
+    # When the signing string is split again at that ':' (the reference's head joins the
+    # merchant account, the tail names a refund of ours), the signature still holds
+    attack = resplit(
+        body, merchantAccountCode=f"{MERCHANT}:Promo", merchantReference="txn_1-REFUND"
+    )
+    item = json.loads(attack)["notificationItems"][0]["NotificationRequestItem"]
+    assert documented_signature(item, HMAC_KEY) == item["additionalData"]["hmacSignature"]
+    # Then the re-split item is not acted on; the genuine one keeps its own reference
+    assert adyen_events(attack) == []
+    (event,) = adyen_events(body)
+    assert event.refund_id == "Promo:txn_1-REFUND"
+
+
+def test_no_resplit_of_another_accounts_item_reads_as_ours() -> None:
+    # Given another account's genuine item: moving the boundary can only add a ':' to the
+    # account name, so it never reads as ours
+    genuine = adyen_item(
+        "REFUNDED_REVERSED", merchantAccountCode="Test", merchantReference="Merchant:txn_1-REFUND"
+    )
+    attack = resplit(
+        notification(genuine), merchantAccountCode="Test:Merchant", merchantReference="txn_1-REFUND"
+    )
+    assert adyen_events(attack) == []

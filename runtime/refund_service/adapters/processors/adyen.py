@@ -21,6 +21,7 @@ from refund_service.adapters.processors.amounts import (
     to_processor_units,
 )
 from refund_service.adapters.processors.credentials import AdyenCredentials
+from refund_service.adapters.processors.fields import text
 from refund_service.adapters.processors.transport import (
     IDEMPOTENCY_HEADER,
     HttpResponse,
@@ -81,7 +82,7 @@ def result_of_received(answer: Mapping[str, Any]) -> ProcessorResult:
     return normalized(
         ProcessorCode.PENDING,
         NAME,
-        reference=_text(answer.get("pspReference")),
+        reference=text(answer.get("pspReference")),
         processor_code=status if isinstance(status, str) else "no_status",
     )
 
@@ -99,14 +100,10 @@ def result_of_error(status: int, error: Mapping[str, Any]) -> ProcessorResult:
     return normalized(
         code,
         NAME,
-        reference=_text(error.get("pspReference")),
-        processor_code=_text(error.get("errorCode")) or f"http_{status}",
-        processor_message=_text(error.get("message")),
+        reference=text(error.get("pspReference")),
+        processor_code=text(error.get("errorCode")) or f"http_{status}",
+        processor_message=text(error.get("message")),
     )
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _document(response: HttpResponse) -> dict[str, Any]:
@@ -143,7 +140,9 @@ class AdyenProcessor:
             IDEMPOTENCY_HEADER: bounded_key(request.refund_id, MAX_IDEMPOTENCY_KEY),
             "Content-Type": "application/json",
         }
-        response = self._transport.request("POST", path, headers=headers, body=body)
+        response = self._transport.request(
+            "POST", path, headers=headers, body=body, send_by=request.send_by
+        )
         if response.ok:
             answer = response.json()
             if not isinstance(answer, dict):
@@ -156,7 +155,8 @@ class AdyenProcessor:
     def refunds_between(
         self, since: datetime, until: datetime
     ) -> Iterable[ProcessorRefundRecord] | None:
-        """Adyen has no refund list: webhooks (and, later, the settlement report) cover it."""
+        """None: Adyen has no refund list. Its REFUND webhooks settle every refund (and a missing
+        one turns the refund stale); matching the settlement report is later work."""
         return None
 
     def lookup(self, request: ProcessorRefundRequest) -> ProcessorResult | None:

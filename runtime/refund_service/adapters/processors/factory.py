@@ -19,7 +19,10 @@ from refund_service.adapters.processors.credentials import (
 )
 from refund_service.adapters.processors.stripe import StripeProcessor
 from refund_service.adapters.processors.transport import RetryPolicy
-from refund_service.adapters.processors.webhooks import AdyenWebhooks, StripeWebhooks, WebhookParser
+from refund_service.adapters.processors.webhooks import Counter, WebhookParser
+from refund_service.adapters.processors.webhooks_adyen import AdyenWebhooks
+from refund_service.adapters.processors.webhooks_simulated import SimulatedWebhooks
+from refund_service.adapters.processors.webhooks_stripe import StripeWebhooks
 from refund_service.domain.processor import RefundProcessor
 
 SecretLoader = Callable[[str], Mapping[str, Any]]
@@ -44,19 +47,30 @@ def build_vendor_processor(
 
 
 def build_webhook_parser(
-    name: str, secret_arn: str, *, secrets: SecretLoader = load_secret
+    name: str,
+    secret_arn: str,
+    *,
+    secrets: SecretLoader = load_secret,
+    simulated_secret: str = "",
+    metrics: Counter | None = None,
 ) -> WebhookParser:
-    """The signature-checking parser for `POST /webhooks/{name}`."""
+    """The signature-checking parser for `POST /webhooks/{name}`.
+
+    The simulated processor's secret is a local setting (`SIMULATED_WEBHOOK_SECRET`), not part
+    of the processor secret; empty, every simulated webhook is refused.
+    """
+    if name == "simulated":
+        return SimulatedWebhooks(simulated_secret)
     if name == "stripe":
         credentials = stripe_credentials(_secret(secrets, secret_arn))
         if not credentials.webhook_secrets:
             raise CredentialsError("processor secret lacks 'stripe_webhook_secret'")
         return StripeWebhooks(credentials.webhook_secrets)
     if name == "adyen":
-        keys = adyen_credentials(_secret(secrets, secret_arn)).hmac_keys
-        if not keys:
+        adyen = adyen_credentials(_secret(secrets, secret_arn))
+        if not adyen.hmac_keys:
             raise CredentialsError("processor secret lacks 'adyen_hmac_key'")
-        return AdyenWebhooks(keys)
+        return AdyenWebhooks(adyen.hmac_keys, adyen.merchant_account, metrics=metrics)
     raise ValueError(f"no webhooks for processor {name!r}")
 
 

@@ -2,14 +2,16 @@
 
 `refund` creates a refund with the refund id as `Idempotency-Key` and as `metadata[refund_id]`.
 `lookup` lists the payment's refunds and finds ours by that metadata: it works even when the
-create call's answer was lost, which a stored Stripe refund id could not. The tables below are
-the normalization documented in docs/processors.md.
+create call's answer was lost, which a stored Stripe refund id could not. `refunds_between`
+lists every refund created in a window, for processor reconciliation. The tables below are the
+normalization documented in docs/processors.md.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +22,7 @@ from refund_service.adapters.processors.amounts import (
     to_processor_units,
 )
 from refund_service.adapters.processors.credentials import StripeCredentials
+from refund_service.adapters.processors.fields import mapping, text
 from refund_service.adapters.processors.transport import (
     IDEMPOTENCY_HEADER,
     HttpResponse,
@@ -43,6 +46,7 @@ NAME = "stripe"
 MAX_IDEMPOTENCY_KEY = 255
 LIST_PAGE_SIZE = 100
 MAX_LIST_PAGES = 10
+MAX_WINDOW_PAGES = 1000  # 100,000 refunds in one reconciliation window: far beyond need
 
 # Our reason -> Stripe's `reason`; `other` has no Stripe equivalent and is omitted.
 REASONS: Mapping[str, str] = {
@@ -122,7 +126,7 @@ def refund_form(request: ProcessorRefundRequest) -> bytes:
 def result_of_refund(refund: Mapping[str, Any]) -> ProcessorResult:
     """A Stripe refund object, normalized."""
     status = str(refund.get("status") or "")
-    reference = _text(refund.get("id"))
+    reference = text(refund.get("id"))
     if status == "failed":
         return result_of_failure(refund)
     code = STATUSES.get(status, ProcessorCode.PENDING)
@@ -134,7 +138,7 @@ def result_of_failure(refund: Mapping[str, Any]) -> ProcessorResult:
     return normalized(
         FAILURE_REASONS.get(reason, ProcessorCode.UNKNOWN),
         NAME,
-        reference=_text(refund.get("id")),
+        reference=text(refund.get("id")),
         processor_code=reason,
         processor_message=f"refund failed: {reason}",
     )
@@ -142,12 +146,12 @@ def result_of_failure(refund: Mapping[str, Any]) -> ProcessorResult:
 
 def result_of_error(status: int, error: Mapping[str, Any]) -> ProcessorResult:
     """A Stripe error answer that is final (the transport has done the retrying)."""
-    vendor_code = _text(error.get("code")) or _text(error.get("type")) or f"http_{status}"
+    vendor_code = text(error.get("code")) or text(error.get("type")) or f"http_{status}"
     return normalized(
         _error_code(status, error),
         NAME,
         processor_code=vendor_code,
-        processor_message=_text(error.get("message")),
+        processor_message=text(error.get("message")),
     )
 
 
@@ -168,7 +172,7 @@ def _error_code(status: int, error: Mapping[str, Any]) -> ProcessorCode:
 
 def amount_from_stripe(obj: Mapping[str, Any]) -> tuple[int | None, str | None]:
     """(amount in ISO minor units, upper-case currency) of a refund or dispute object."""
-    currency = _text(obj.get("currency"))
+    currency = text(obj.get("currency"))
     amount = obj.get("amount")
     if currency is None or not isinstance(amount, int):
         return None, currency.upper() if currency else None
@@ -176,8 +180,24 @@ def amount_from_stripe(obj: Mapping[str, Any]) -> tuple[int | None, str | None]:
     return from_processor_units(amount, currency, STRIPE_EXPONENTS), currency
 
 
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+def record_of_refund(refund: Mapping[str, Any]) -> ProcessorRefundRecord:
+    """A listed Stripe refund as a reconciliation record; our refund id is in its metadata."""
+    reference, created = text(refund.get("id")), refund.get("created")
+    try:
+        amount, currency = amount_from_stripe(refund)
+    except (UnrepresentableAmountError, UnknownCurrencyError) as error:
+        raise ProcessorUnavailableError(f"Stripe refund {reference}: {error}") from None
+    if reference is None or amount is None or currency is None or not isinstance(created, int):
+        raise ProcessorUnavailableError(f"Stripe listed an unreadable refund ({reference})")
+    return ProcessorRefundRecord(
+        processor=NAME,
+        processor_reference=reference,
+        refund_id=text(mapping(refund.get("metadata")).get("refund_id")),
+        amount=amount,
+        currency=currency,
+        status=result_of_refund(refund).status,
+        created_at=datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+    )
 
 
 def _error_of(response: HttpResponse) -> dict[str, Any]:
@@ -222,7 +242,11 @@ class StripeProcessor:
                 processor_message=str(problem),
             )
         response = self._transport.request(
-            "POST", "/v1/refunds", headers=self._headers(request.refund_id), body=form
+            "POST",
+            "/v1/refunds",
+            headers=self._headers(request.refund_id),
+            body=form,
+            send_by=request.send_by,
         )
         if response.ok:
             return self._created(response)
@@ -251,8 +275,25 @@ class StripeProcessor:
     def refunds_between(
         self, since: datetime, until: datetime
     ) -> Iterable[ProcessorRefundRecord] | None:
-        """Not listed yet: processor reconciliation skips this processor."""
-        return None
+        """Every refund Stripe created in [since, until), newest first, all pages.
+
+        Raises ProcessorUnavailableError when Stripe cannot be asked or a page is unreadable:
+        a partial list would make refunds look missing.
+        """
+        window = [
+            ("created[gte]", str(_unix_ceiling(since))),
+            ("created[lt]", str(_unix_ceiling(until))),
+        ]
+        records: list[ProcessorRefundRecord] = []
+        starting_after: str | None = None
+        for _ in range(MAX_WINDOW_PAGES):
+            page = self._list_page(window, starting_after)
+            refunds = [r for r in page.get("data", []) if isinstance(r, dict)]
+            records.extend(record_of_refund(refund) for refund in refunds)
+            if not page.get("has_more") or not refunds:
+                return records
+            starting_after = str(refunds[-1].get("id"))
+        raise ProcessorUnavailableError(f"more than {MAX_WINDOW_PAGES} pages of refunds; stopped")
 
     def lookup(self, request: ProcessorRefundRequest) -> ProcessorResult | None:
         """Our refund among the payment's refunds (by metadata.refund_id); None if absent.
@@ -264,7 +305,7 @@ class StripeProcessor:
             return None  # refund() never sends such a request
         starting_after: str | None = None
         for _ in range(MAX_LIST_PAGES):
-            page = self._list_page(target, starting_after)
+            page = self._list_page([target], starting_after)
             refunds = [r for r in page.get("data", []) if isinstance(r, dict)]
             for refund in refunds:
                 metadata = refund.get("metadata")
@@ -277,8 +318,10 @@ class StripeProcessor:
             f"more than {MAX_LIST_PAGES * LIST_PAGE_SIZE} refunds on {target[1]}; search stopped"
         )
 
-    def _list_page(self, target: tuple[str, str], starting_after: str | None) -> dict[str, Any]:
-        query = [target, ("limit", str(LIST_PAGE_SIZE))]
+    def _list_page(
+        self, selection: list[tuple[str, str]], starting_after: str | None
+    ) -> dict[str, Any]:
+        query = [*selection, ("limit", str(LIST_PAGE_SIZE))]
         if starting_after:
             query.append(("starting_after", starting_after))
         try:
@@ -296,3 +339,11 @@ class StripeProcessor:
                 f"Stripe refund list failed: HTTP {response.status} {error.get('code') or ''}"
             )
         return page
+
+
+def _unix_ceiling(moment: datetime) -> int:
+    """Whole Unix seconds, rounded up: Stripe's `created` has no fractions, and rounding both
+    ends the same way keeps windows that meet from listing a refund twice or never."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return math.ceil(moment.timestamp())

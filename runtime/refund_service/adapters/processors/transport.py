@@ -8,6 +8,15 @@ refund may be released or must wait for reconciliation:
 - the request may have reached it (failure while sending, read timeout, connection dropped
   before the answer, or a 5xx / 409 answer on some attempt): `ProcessorTimeoutError`.
 
+Once any attempt may have reached the processor, that stays true: a later attempt that is rate
+limited, refused at authentication, cannot connect or is not started at all proves nothing about
+the earlier one, so the exchange ends as `ProcessorTimeoutError` unless a later attempt gets a
+definite answer (2xx, or a 4xx other than 401, 403, 409 and 429: processors replay the saved
+first result for the same key).
+
+A request may carry a send deadline (`send_by`): no attempt starts unless its connect and read
+timeouts run out before that moment, so nothing can reach the processor after it.
+
 Each attempt opens a fresh connection, so "connected" and "sent" are never confused with a
 stale keep-alive socket. A POST that may have been sent is resent only when it carries an
 `Idempotency-Key` header, so a retry can never make the processor act twice. See
@@ -24,6 +33,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -83,6 +93,10 @@ def indeterminate(response: HttpResponse) -> bool:
     return response.status >= 500 or response.status == 409
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def bounded_key(refund_id: str, max_length: int) -> str:
     """The refund id as an idempotency key, or a stable digest of it when it is too long."""
     if len(refund_id) <= max_length:
@@ -117,6 +131,7 @@ class HttpTransport:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = random.random,
+        wall_clock: Callable[[], datetime] = utc_now,
     ):
         parts = urlsplit(base_url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
@@ -131,9 +146,16 @@ class HttpTransport:
         self._sleep = sleep
         self._clock = clock
         self._jitter = jitter
+        self._wall_clock = wall_clock
 
     def request(
-        self, method: str, path: str, *, headers: Mapping[str, str], body: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None = None,
+        send_by: datetime | None = None,
     ) -> HttpResponse:
         """The processor's answer, or an exception saying how far the request got.
 
@@ -141,6 +163,7 @@ class HttpTransport:
         retried, or retried without success, raises ProcessorTimeoutError, as does any attempt
         that may have been applied without a definite answer after it. Only 429 on every
         attempt is returned as it is: rate limiting happens before anything is applied.
+        ProcessorUnavailableError when no attempt could start before `send_by`.
         """
         keyed = any(name.lower() == IDEMPOTENCY_HEADER.lower() for name in headers)
         replay_safe = method == "GET" or keyed
@@ -148,14 +171,27 @@ class HttpTransport:
         progress = _Progress()
         response: HttpResponse | None = None
         for attempt in range(1, self.policy.max_attempts + 1):
+            if not self._ends_before(send_by, 0.0):
+                if attempt == 1:
+                    raise ProcessorUnavailableError("send deadline too close: nothing was sent")
+                break
             response = self._try_once(method, path, headers, body, progress, replay_safe)
             if response is not None and not self._should_retry(response):
-                if indeterminate(response):
+                if indeterminate(response) or _silent_on_earlier_attempts(response, progress):
                     break  # not worth another try, and the outcome is unknown
                 return response
-            if not self._may_retry(attempt, started, response, replay_safe, progress):
+            if not self._may_retry(attempt, started, response, replay_safe, progress, send_by):
                 break
         return self._exhausted(response, progress)
+
+    def _ends_before(self, send_by: datetime | None, delay: float) -> bool:
+        """Whether an attempt started after `delay` seconds surely ends before `send_by`."""
+        if send_by is None:
+            return True
+        if send_by.tzinfo is None:
+            send_by = send_by.replace(tzinfo=UTC)
+        worst = delay + self.policy.connect_timeout + self.policy.read_timeout
+        return self._wall_clock() + timedelta(seconds=worst) < send_by
 
     def _try_once(
         self,
@@ -191,6 +227,7 @@ class HttpTransport:
         response: HttpResponse | None,
         replay_safe: bool,
         progress: _Progress,
+        send_by: datetime | None,
     ) -> bool:
         if attempt >= self.policy.max_attempts:
             return False
@@ -200,6 +237,8 @@ class HttpTransport:
         delay = self.policy.delay(attempt, retry_after, self._jitter())
         worst_next = delay + self.policy.connect_timeout + self.policy.read_timeout
         if self._clock() - started + worst_next > self.policy.deadline_seconds:
+            return False
+        if not self._ends_before(send_by, delay):
             return False
         self._sleep(delay)
         return True
@@ -248,6 +287,16 @@ class HttpTransport:
             return HttpResponse(answer.status, lowered, payload)
         finally:
             connection.close()
+
+
+# Answered before the processor's idempotency layer: about this attempt only.
+_REFUSED_BEFORE_REPLAY = frozenset({401, 403, RATE_LIMITED})
+
+
+def _silent_on_earlier_attempts(response: HttpResponse, progress: _Progress) -> bool:
+    """Rate limiting or an authentication refusal says only that this attempt was not
+    applied; after an attempt that may have been, the outcome stays unknown."""
+    return progress.reached and response.status in _REFUSED_BEFORE_REPLAY
 
 
 def _describe(error: BaseException) -> str:

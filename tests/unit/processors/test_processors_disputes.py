@@ -1,0 +1,147 @@
+"""Dispute events on the vendors' own published samples, onto the domain's dispute kinds."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from refund_service.adapters.processors.webhooks_adyen import AdyenWebhooks
+from refund_service.domain.processor import WebhookEvent, WebhookEventKind
+from tests.unit.processors.test_processors_webhooks import (
+    HMAC_KEY,
+    documented_signature,
+    signed,
+    stripe_event,
+    stripe_parser,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+STRIPE_DISPUTE: dict[str, Any] = json.loads((FIXTURES / "stripe_objects.json").read_text())[
+    "dispute"
+]
+ADYEN_ITEMS: dict[str, dict[str, Any]] = json.loads(
+    (FIXTURES / "adyen_dispute_items.json").read_text()
+)
+ADYEN_MERCHANT = "YOUR_MERCHANT_ACCOUNT"  # as in Adyen's samples
+
+# --- Stripe ------------------------------------------------------------------------------------
+
+
+def stripe_dispute_event(event_type: str, **fields: Any) -> WebhookEvent:
+    body = stripe_event(event_type, {**STRIPE_DISPUTE, **fields})
+    (event,) = stripe_parser().parse(signed(body), body)
+    return event
+
+
+@pytest.mark.parametrize("event_type", ["charge.dispute.created", "charge.dispute.funds_withdrawn"])
+def test_an_opened_or_withdrawn_dispute_is_a_chargeback(event_type: str) -> None:
+    event = stripe_dispute_event(event_type)
+    assert event.kind is WebhookEventKind.CHARGEBACK
+    assert event.dispute_reference == "dp_1Pgc71B7WZ01zgkWMevJiAUx"
+    assert (event.amount, event.currency, event.reason) == (1000, "USD", "general")
+    # payment_intent is null in the sample: the charge names the payment
+    assert event.payment_reference == "ch_1PgafuB7WZ01zgkWXYmPNZs8"
+
+
+def test_the_payment_intent_names_the_payment_when_present() -> None:
+    event = stripe_dispute_event("charge.dispute.created", payment_intent="pi_3Pgaf")
+    assert event.payment_reference == "pi_3Pgaf"
+
+
+def test_reinstated_funds_are_a_won_dispute() -> None:
+    event = stripe_dispute_event("charge.dispute.funds_reinstated", status="won")
+    assert event.kind is WebhookEventKind.CHARGEBACK_WON
+    assert event.dispute_reference == "dp_1Pgc71B7WZ01zgkWMevJiAUx"
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        ("won", WebhookEventKind.CHARGEBACK_WON),
+        ("lost", WebhookEventKind.CHARGEBACK_LOST),
+        ("warning_closed", WebhookEventKind.IGNORED),
+        ("under_review", WebhookEventKind.IGNORED),
+    ],
+)
+def test_a_closed_dispute_follows_its_final_status(status: str, kind: WebhookEventKind) -> None:
+    event = stripe_dispute_event("charge.dispute.closed", status=status)
+    assert event.kind is kind
+    assert event.dispute_reference == "dp_1Pgc71B7WZ01zgkWMevJiAUx"
+
+
+def test_every_event_of_one_dispute_shares_its_reference() -> None:
+    events = (
+        stripe_dispute_event("charge.dispute.created"),
+        stripe_dispute_event("charge.dispute.funds_withdrawn", status="needs_response"),
+        stripe_dispute_event("charge.dispute.closed", status="lost"),
+    )
+    assert {event.dispute_reference for event in events} == {STRIPE_DISPUTE["id"]}
+
+
+def test_dispute_updates_are_ignored() -> None:
+    event = stripe_dispute_event("charge.dispute.updated", status="under_review")
+    assert event.kind is WebhookEventKind.IGNORED
+
+
+# --- Adyen -------------------------------------------------------------------------------------
+
+
+def adyen_sample(event_code: str, **fields: Any) -> WebhookEvent:
+    item = {**copy.deepcopy(ADYEN_ITEMS[event_code]), **fields}
+    additional = item.setdefault("additionalData", {})
+    additional["hmacSignature"] = documented_signature(item, HMAC_KEY)
+    body = json.dumps({"live": "false", "notificationItems": [{"NotificationRequestItem": item}]})
+    (event,) = AdyenWebhooks((HMAC_KEY,), ADYEN_MERCHANT).parse({}, body.encode())
+    return event
+
+
+FIRST_ROUND = "QFQTPCQ8HXSKGK82"  # the samples' dispute pspReference
+
+
+@pytest.mark.parametrize(
+    ("event_code", "kind", "reference"),
+    [
+        ("NOTIFICATION_OF_CHARGEBACK", WebhookEventKind.CHARGEBACK, FIRST_ROUND),
+        ("CHARGEBACK", WebhookEventKind.CHARGEBACK, FIRST_ROUND),
+        ("CHARGEBACK_REVERSED", WebhookEventKind.CHARGEBACK_WON, FIRST_ROUND),
+        ("SECOND_CHARGEBACK", WebhookEventKind.CHARGEBACK, FIRST_ROUND + "-SECOND"),
+        ("PREARBITRATION_WON", WebhookEventKind.CHARGEBACK_WON, FIRST_ROUND + "-SECOND"),
+        ("PREARBITRATION_LOST", WebhookEventKind.CHARGEBACK_LOST, FIRST_ROUND + "-SECOND"),
+    ],
+)
+def test_adyen_dispute_stages_map_onto_dispute_kinds(
+    event_code: str, kind: WebhookEventKind, reference: str
+) -> None:
+    event = adyen_sample(event_code)
+    assert (event.kind, event.dispute_reference) == (kind, reference)
+    assert (event.amount, event.currency) == (1000, "EUR")
+    assert event.refund_id is None
+
+
+def test_the_second_chargeback_is_a_new_booking_with_its_own_reference() -> None:
+    first = adyen_sample("CHARGEBACK").dispute_reference
+    second = adyen_sample("SECOND_CHARGEBACK").dispute_reference
+    assert first and second and first != second
+    assert ":" not in second
+    assert second.startswith(first)
+
+
+def test_a_chargeback_names_the_disputed_payment() -> None:
+    event = adyen_sample("CHARGEBACK")
+    assert event.payment_reference == "9913140798220028"
+    assert event.reason == "Payment.TxId=300000000524534724 dispute"
+
+
+def test_a_dispute_stage_that_did_not_happen_is_ignored() -> None:
+    assert adyen_sample("CHARGEBACK", success="false").kind is WebhookEventKind.IGNORED
+
+
+def test_refunded_reversed_sample_is_a_refund_reversal() -> None:
+    event = adyen_sample("REFUNDED_REVERSED")
+    assert event.kind is WebhookEventKind.REFUND_REVERSED
+    assert event.refund_id == "YOUR_MERCHANT_REFERENCE"
+    assert event.dispute_reference is None
