@@ -39,12 +39,21 @@ def stripe_dispute_event(event_type: str, **fields: Any) -> WebhookEvent:
 
 @pytest.mark.parametrize("event_type", ["charge.dispute.created", "charge.dispute.funds_withdrawn"])
 def test_an_opened_or_withdrawn_dispute_is_a_chargeback(event_type: str) -> None:
-    event = stripe_dispute_event(event_type)
+    event = stripe_dispute_event(event_type, status="needs_response")
     assert event.kind is WebhookEventKind.CHARGEBACK
     assert event.dispute_reference == "dp_1Pgc71B7WZ01zgkWMevJiAUx"
     assert (event.amount, event.currency, event.reason) == (1000, "USD", "general")
     # payment_intent is null in the sample: the charge names the payment
     assert event.payment_reference == "ch_1PgafuB7WZ01zgkWXYmPNZs8"
+
+
+@pytest.mark.parametrize("status", ["warning_needs_response", "warning_under_review"])
+def test_an_inquiry_moves_no_money_and_books_nothing(status: str) -> None:
+    assert stripe_dispute_event("charge.dispute.created", status=status).kind is (
+        WebhookEventKind.IGNORED
+    )
+    withdrawn = stripe_dispute_event("charge.dispute.funds_withdrawn", status=status)
+    assert withdrawn.kind is WebhookEventKind.CHARGEBACK  # money moved, whatever the stage
 
 
 def test_the_payment_intent_names_the_payment_when_present() -> None:

@@ -192,7 +192,7 @@ def test_a_dispute_is_a_chargeback() -> None:
         "metadata": {},
         "payment_intent": None,
         "reason": "general",
-        "status": "warning_needs_response",
+        "status": "needs_response",
     }
     body = stripe_event("charge.dispute.created", dispute)
     event = only(stripe_parser().parse(signed(body), body))

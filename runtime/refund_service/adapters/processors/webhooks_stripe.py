@@ -6,7 +6,8 @@ Refund events settle refunds; dispute events map onto the dispute kinds, all eve
 dispute sharing its `dp_...` id as `dispute_reference`:
 
 - `charge.dispute.created`, `charge.dispute.funds_withdrawn`: CHARGEBACK (the second is the
-  same booking again, so a missed `created` is made up for);
+  same booking again, so a missed `created` is made up for). An inquiry (`warning_*` status)
+  moves no money and is ignored: if it escalates, `funds_withdrawn` books it;
 - `charge.dispute.funds_reinstated`: CHARGEBACK_WON;
 - `charge.dispute.closed`: CHARGEBACK_WON if `won`, CHARGEBACK_LOST if `lost`, else IGNORED
   (e.g. `warning_closed`, an inquiry closed without becoming a chargeback).
@@ -42,6 +43,7 @@ REFUND_EVENTS = frozenset(
     {"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"}
 )
 DISPUTE_OPENED_EVENTS = frozenset({"charge.dispute.created", "charge.dispute.funds_withdrawn"})
+DISPUTE_FUNDS_WITHDRAWN = "charge.dispute.funds_withdrawn"
 DISPUTE_WON_EVENTS = frozenset({"charge.dispute.funds_reinstated"})
 DISPUTE_CLOSED = "charge.dispute.closed"
 # A closed dispute's final `status`; any other (`warning_closed`, ...) is ignored.
@@ -86,6 +88,9 @@ def _refund_event(
 
 def dispute_kind(event_type: str, dispute: Mapping[str, Any]) -> WebhookEventKind:
     if event_type in DISPUTE_OPENED_EVENTS:
+        inquiry = str(dispute.get("status", "")).startswith("warning_")
+        if inquiry and event_type != DISPUTE_FUNDS_WITHDRAWN:
+            return WebhookEventKind.IGNORED  # an inquiry: no money has moved yet
         return WebhookEventKind.CHARGEBACK
     if event_type in DISPUTE_WON_EVENTS:
         return WebhookEventKind.CHARGEBACK_WON
