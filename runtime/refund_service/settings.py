@@ -33,6 +33,8 @@ class Settings:
     processor_secret_arn: str = ""
     reconcile_after_minutes: int = 5
     stale_pending_hours: int = 24
+    # Processor reconciliation: how far back each run compares the processor's refunds.
+    processor_reconcile_window_hours: int = 48
 
 
 # Settings field -> environment variable.
@@ -48,6 +50,7 @@ VARIABLES = {
     "processor_secret_arn": "PROCESSOR_SECRET_ARN",
     "reconcile_after_minutes": "RECONCILE_AFTER_MINUTES",
     "stale_pending_hours": "STALE_PENDING_HOURS",
+    "processor_reconcile_window_hours": "PROCESSOR_RECONCILE_WINDOW_HOURS",
 }
 POWERTOOLS_VARIABLES = ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE")
 
@@ -59,7 +62,12 @@ def _positive_int(name: str, raw: str) -> int:
 
 
 def _parse(field: str, name: str, raw: str) -> object:
-    if field in ("refund_window_days", "reconcile_after_minutes", "stale_pending_hours"):
+    if field in (
+        "refund_window_days",
+        "reconcile_after_minutes",
+        "stale_pending_hours",
+        "processor_reconcile_window_hours",
+    ):
         return _positive_int(name, raw)
     if field == "fee_policy":
         try:

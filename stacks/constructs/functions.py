@@ -1,4 +1,4 @@
-"""The four Lambda functions, each with its own role holding only what it uses.
+"""The Lambda functions, each with its own role holding only what it uses.
 
 A function is declared once as a FunctionSpec (handler, environment, table actions, keys);
 ServiceFunction turns any spec into the same shape of resources, so no function is built by
@@ -21,7 +21,13 @@ from constructs import Construct
 
 from refund_service.observability_names import METRICS_NAMESPACE, SERVICE_NAME
 from refund_service.settings import POWERTOOLS_VARIABLES, VARIABLES
-from refund_service.storage.schema import AUDIT_TABLE, IDEMPOTENCY_TABLE, LEDGER_TABLE, TableSpec
+from refund_service.storage.schema import (
+    AUDIT_TABLE,
+    IDEMPOTENCY_TABLE,
+    LEDGER_TABLE,
+    REFUND_ID_INDEX,
+    TableSpec,
+)
 from stacks.config import LAMBDA_RUNTIME, POWERTOOLS_LAYER_VERSION, ServiceConfig
 from stacks.constructs.bundling import runtime_code
 from stacks.constructs.keys import Keys
@@ -36,6 +42,7 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 class TableAccess:
     actions: tuple[str, ...]
     index_actions: tuple[str, ...] = ()
+    indexes: tuple[str, ...] | None = None  # the indexes index_actions apply to; None: all
 
     @property
     def writes(self) -> bool:
@@ -62,6 +69,14 @@ IDEMPOTENCY_READ_WRITE = TableAccess(
 # verify-all walks every transaction: the one Scan, on no request path.
 LEDGER_VERIFY = TableAccess(("dynamodb:Query", "dynamodb:Scan"))
 AUDIT_READ = TableAccess(("dynamodb:Query",))
+# Processor reconciliation finds a refund by id, loads its transaction and books a payout.
+# The store writes a change as one TransactWriteItems of conditional Puts (ledger and audit).
+LEDGER_BOOK_PAYOUTS = TableAccess(
+    ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"),
+    index_actions=("dynamodb:Query",),
+    indexes=(REFUND_ID_INDEX,),
+)
+AUDIT_APPEND_ONLY = TableAccess(("dynamodb:PutItem",))
 
 REQUEST_PATH_ACCESS = (
     (LEDGER_TABLE, LEDGER_READ_WRITE),
@@ -148,7 +163,24 @@ VERIFIER = FunctionSpec(
     memory_mb=1024,
     scheduled=True,
 )
-FUNCTIONS = (API, WEBHOOKS, RECONCILER, VERIFIER)
+PROCESSOR_RECONCILER = FunctionSpec(
+    construct_id="ProcessorReconciler",
+    handler="refund_service.handlers.processor_reconciler.handler",
+    description="Hourly: compares the processor's refunds with the ledger, books missing payouts",
+    environment=_variables(
+        "ledger_table",
+        "audit_table",
+        "processor",
+        "processor_secret_arn",
+        "reconcile_after_minutes",
+        "processor_reconcile_window_hours",
+    ),
+    table_access=((LEDGER_TABLE, LEDGER_BOOK_PAYOUTS), (AUDIT_TABLE, AUDIT_APPEND_ONLY)),
+    timeout=Duration.minutes(10),  # pages through the processor's list; well inside the hour
+    reads_processor_secret=True,
+    scheduled=True,
+)
+FUNCTIONS = (API, WEBHOOKS, RECONCILER, VERIFIER, PROCESSOR_RECONCILER)
 
 
 @dataclass(frozen=True)
@@ -239,8 +271,9 @@ class ServiceFunction(Construct):
         for table_spec, access in self.spec.table_access:
             table = self._shared.tables.for_spec(table_spec)
             self._allow(access.actions, [table.arn])
-            if access.index_actions and table.index_arns:
-                self._allow(access.index_actions, table.index_arns)
+            index_arns = table.index_arns_of(access.indexes)
+            if access.index_actions and index_arns:
+                self._allow(access.index_actions, index_arns)
         self._grant_table_key(writes=any(access.writes for _, access in self.spec.table_access))
 
     def _grant_table_key(self, writes: bool) -> None:
@@ -261,7 +294,7 @@ class ServiceFunction(Construct):
     def _grant_keys_and_secret(self) -> None:
         if self.spec.encrypts_audit_fields:
             # Seals the initiator's e-mail and address; nothing here ever decrypts them.
-            self._allow(["kms:GenerateDataKey"], [self._shared.keys.audit_fields.key_arn])
+            self._shared.keys.allow_audit_field_sealing(self.role)
         if self.spec.reads_processor_secret:
             self._shared.secret.secret.grant_read(self.role)
 
@@ -320,6 +353,10 @@ class Functions(Construct):
         return self.by_spec[VERIFIER.construct_id].function
 
     @property
+    def processor_reconciler(self) -> lambda_.Function:
+        return self.by_spec[PROCESSOR_RECONCILER.construct_id].function
+
+    @property
     def dead_letter_queues(self) -> dict[str, sqs.Queue]:
         return {
             name: built.dead_letter_queue
@@ -357,6 +394,7 @@ def _environment_values(
         "processor_secret_arn": secret.secret.secret_arn,
         "reconcile_after_minutes": str(config.reconcile_after_minutes),
         "stale_pending_hours": str(config.stale_pending_hours),
+        "processor_reconcile_window_hours": str(config.processor_reconcile_window_hours),
     }
     values = {VARIABLES[field]: value for field, value in settings.items()}
     values.update(zip(POWERTOOLS_VARIABLES, (SERVICE_NAME, METRICS_NAMESPACE), strict=True))

@@ -48,7 +48,18 @@ class ServiceTable:
     @property
     def index_arns(self) -> list[str]:
         """One ARN per index, named: no `index/*` wildcard in any policy."""
-        return [f"{self.table.table_arn}/index/{index.name}" for index in self.spec.indexes]
+        return self.index_arns_of(None)
+
+    def index_arns_of(self, names: tuple[str, ...] | None) -> list[str]:
+        """The ARNs of the named indexes (all of them for None), each named in full."""
+        unknown = set(names or ()) - {index.name for index in self.spec.indexes}
+        if unknown:
+            raise ValueError(f"{self.spec.construct_id} has no index {sorted(unknown)}")
+        return [
+            f"{self.table.table_arn}/index/{index.name}"
+            for index in self.spec.indexes
+            if names is None or index.name in names
+        ]
 
 
 class Tables(Construct):

@@ -51,6 +51,15 @@ EXPECTED_DATA_GRANTS = {
         "key:tables": {"kms:Decrypt", "kms:DescribeKey"},
         **DEAD_LETTERS,
     },
+    # Finds a refund by id, loads its transaction, books a payout with conditional Puts.
+    "ProcessorReconciler": {
+        "ledger": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"},
+        "ledger/index/refund-id": {"dynamodb:Query"},
+        "audit": {"dynamodb:PutItem"},
+        "key:tables": {"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"},
+        "secret": {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
+        **DEAD_LETTERS,
+    },
 }
 FUNCTIONS = tuple(EXPECTED_DATA_GRANTS)
 HISTORY_DESTROYING = ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
@@ -73,7 +82,7 @@ def _labels(synthesized: Synthesized, function: str) -> dict[str, str]:
     }
     secret = synthesized.logical_id("ProcessorSecret/Secret/Resource")
     labels[json.dumps({"Ref": secret})] = "secret"
-    if function in ("Reconciler", "Verifier"):
+    if function in ("Reconciler", "Verifier", "ProcessorReconciler"):
         queue = synthesized.logical_id(f"Functions/{function}/DeadLetterQueue/Resource")
         labels[json.dumps({"Fn::GetAtt": [queue, "Arn"]})] = "dead-letter-queue"
     return labels
