@@ -23,7 +23,7 @@ from refund_service.handlers.processor_reconciler import run_once
 from refund_service.observability import logger
 from refund_service.service.context import Services
 from refund_service.service.refunds import RefundCommand, request_refund
-from refund_service.settings import Settings
+from refund_service.settings import Settings, SettingsError, load_settings
 from tests.support.world import USER, World
 
 SETTINGS = Settings(reconcile_after_minutes=5, processor_reconcile_window_hours=48)
@@ -173,3 +173,13 @@ def test_a_processor_that_cannot_list_is_noted_once(world: World, logs: Any) -> 
     assert line["level"] == "INFO"
     assert line["processor"] == "simulated"
     assert names.PROCESSOR_MISMATCH not in world.metrics.counts
+
+
+def test_window_hours_default_to_48_and_must_be_positive() -> None:
+    assert load_settings({}).processor_reconcile_window_hours == 48
+    assert (
+        load_settings({"PROCESSOR_RECONCILE_WINDOW_HOURS": "72"}).processor_reconcile_window_hours
+        == 72
+    )
+    with pytest.raises(SettingsError, match="PROCESSOR_RECONCILE_WINDOW_HOURS"):
+        load_settings({"PROCESSOR_RECONCILE_WINDOW_HOURS": "0"})
