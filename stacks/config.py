@@ -50,6 +50,7 @@ RETENTION_BY_DAYS = {
 
 _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 
 DEFAULTS: dict[str, Any] = {
     "stage": "dev",
@@ -63,8 +64,10 @@ DEFAULTS: dict[str, Any] = {
     "log_retention_days": 90,
     "reconcile_after_minutes": 5,
     "stale_pending_hours": 24,
+    "processor_reconcile_window_hours": 48,
     "api_throttle_rate": 50,
     "api_throttle_burst": 100,
+    "audit_decryptor_role_arn": "",
 }
 
 
@@ -85,8 +88,11 @@ class ServiceConfig:
     log_retention_days: int
     reconcile_after_minutes: int
     stale_pending_hours: int
+    processor_reconcile_window_hours: int
     api_throttle_rate: int
     api_throttle_burst: int
+    # The one principal that may decrypt audit fields (break-glass); empty: nobody may.
+    audit_decryptor_role_arn: str
 
     @property
     def uses_external_identity_provider(self) -> bool:
@@ -198,8 +204,14 @@ def load_config(context: Mapping[str, Any]) -> ServiceConfig:
         log_retention_days=reader.read("log_retention_days", _retention),
         reconcile_after_minutes=reader.read("reconcile_after_minutes", _integer(1, 1440)),
         stale_pending_hours=reader.read("stale_pending_hours", _integer(1, 720)),
+        processor_reconcile_window_hours=reader.read(
+            "processor_reconcile_window_hours", _integer(1, 720)
+        ),
         api_throttle_rate=reader.read("api_throttle_rate", _integer(1, 10_000)),
         api_throttle_burst=reader.read("api_throttle_burst", _integer(1, 5_000)),
+        audit_decryptor_role_arn=reader.read(
+            "audit_decryptor_role_arn", _matching(_ROLE_ARN, "an IAM role ARN", True)
+        ),
     )
     reader.errors += _cross_field_errors(config)
     if reader.errors:

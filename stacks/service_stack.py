@@ -30,7 +30,12 @@ class RefundServiceStack(Stack):
         Tags.of(self).add("service", SERVICE_NAME)
         Tags.of(self).add("stage", config.stage)
 
-        self.keys = Keys(self, "Keys", stage=config.stage)
+        self.keys = Keys(
+            self,
+            "Keys",
+            stage=config.stage,
+            audit_decryptor_role_arn=config.audit_decryptor_role_arn,
+        )
         self.tables = Tables(self, "Tables", key=self.keys.tables)
         self.secret = ProcessorSecret(
             self, "ProcessorSecret", key=self.keys.operations, processor=config.processor
@@ -58,6 +63,7 @@ class RefundServiceStack(Stack):
             "Schedules",
             reconciler=self.functions.reconciler,
             verifier=self.functions.verifier,
+            processor_reconciler=self.functions.processor_reconciler,
         )
         self.monitoring = Monitoring(
             self,

@@ -35,6 +35,8 @@ class Settings:
     stale_pending_hours: int = 24
     # Signs the simulated processor's webhooks; empty refuses every one of them.
     simulated_webhook_secret: str = ""
+    # Processor reconciliation: how far back each run compares the processor's refunds.
+    processor_reconcile_window_hours: int = 48
 
 
 # Settings field -> environment variable.
@@ -51,6 +53,7 @@ VARIABLES = {
     "reconcile_after_minutes": "RECONCILE_AFTER_MINUTES",
     "stale_pending_hours": "STALE_PENDING_HOURS",
     "simulated_webhook_secret": "SIMULATED_WEBHOOK_SECRET",
+    "processor_reconcile_window_hours": "PROCESSOR_RECONCILE_WINDOW_HOURS",
 }
 # Read only by the local stack: no deployed function is given these (the simulated processor
 # is local), and the stack's environment contract leaves them out.
@@ -65,7 +68,12 @@ def _positive_int(name: str, raw: str) -> int:
 
 
 def _parse(field: str, name: str, raw: str) -> object:
-    if field in ("refund_window_days", "reconcile_after_minutes", "stale_pending_hours"):
+    if field in (
+        "refund_window_days",
+        "reconcile_after_minutes",
+        "stale_pending_hours",
+        "processor_reconcile_window_hours",
+    ):
         return _positive_int(name, raw)
     if field == "fee_policy":
         try:

@@ -1,10 +1,10 @@
-"""The four Lambda functions, each with its own role holding only what it uses.
+"""The Lambda functions, each with its own role holding only what it uses.
 
 A function is declared once as a FunctionSpec (handler, environment, table actions, keys);
 ServiceFunction turns any spec into the same shape of resources, so no function is built by
-copied code. DynamoDB permissions are data-plane only: the runtime writes with
-TransactWriteItems, which IAM authorizes per item as PutItem, UpdateItem or
-ConditionCheckItem. No role can delete or batch-write ledger entries or audit records.
+copied code. DynamoDB permissions are data-plane only, and each role holds the actions its
+function's code calls (tests/infra/test_iam.py lists them by hand). Grants for the processor
+follow the configured one: a real processor's secret, or the simulated processor's memory.
 """
 
 from __future__ import annotations
@@ -21,7 +21,14 @@ from constructs import Construct
 
 from refund_service.observability_names import METRICS_NAMESPACE, SERVICE_NAME
 from refund_service.settings import POWERTOOLS_VARIABLES, VARIABLES
-from refund_service.storage.schema import AUDIT_TABLE, IDEMPOTENCY_TABLE, LEDGER_TABLE, TableSpec
+from refund_service.storage.schema import (
+    AUDIT_TABLE,
+    IDEMPOTENCY_TABLE,
+    LEDGER_TABLE,
+    PENDING_REFUNDS_INDEX,
+    REFUND_ID_INDEX,
+    TableSpec,
+)
 from stacks.config import LAMBDA_RUNTIME, POWERTOOLS_LAYER_VERSION, ServiceConfig
 from stacks.constructs.bundling import runtime_code
 from stacks.constructs.keys import Keys
@@ -30,44 +37,67 @@ from stacks.constructs.tables import Tables
 from stacks.nag import acknowledge
 
 ARCHITECTURE = lambda_.Architecture.ARM_64
+SIMULATED = "simulated"
 
 
 @dataclass(frozen=True)
 class TableAccess:
     actions: tuple[str, ...]
     index_actions: tuple[str, ...] = ()
+    indexes: tuple[str, ...] = ()  # the indexes index_actions apply to, each by name
 
     @property
     def writes(self) -> bool:
         return any(not action.endswith(("GetItem", "Query", "Scan")) for action in self.actions)
 
 
-LEDGER_READ_WRITE = TableAccess(
-    (
-        "dynamodb:GetItem",
-        "dynamodb:Query",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:ConditionCheckItem",
-    ),
-    index_actions=("dynamodb:Query",),
+def _query_index(index: str) -> dict[str, tuple[str, ...]]:
+    return {"index_actions": ("dynamodb:Query",), "indexes": (index,)}
+
+
+# Each grant is what a function's code calls, and nothing more. The ledger store (adapters/
+# dynamodb/ledger_store.py) reads with Query (load, audit_records), Query on an index
+# (find_refund, pending_refunds), GetItem (find_payment) and Scan (transaction_ids), and writes
+# every change as one TransactWriteItems of conditional Puts on the ledger and audit tables,
+# which IAM authorizes as PutItem per item. No role can update, delete or batch-write ledger
+# entries or audit records.
+
+# API and webhooks: load, find a refund by id or a payment by processor id, commit.
+LEDGER_REQUESTS = TableAccess(
+    ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"), **_query_index(REFUND_ID_INDEX)
 )
-AUDIT_APPEND = TableAccess(
-    ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"), index_actions=("dynamodb:Query",)
+# Reconciler: the pending-refunds index, load, commit.
+LEDGER_SETTLE_PENDING = TableAccess(
+    ("dynamodb:Query", "dynamodb:PutItem"), **_query_index(PENDING_REFUNDS_INDEX)
 )
+# Processor reconciliation: find a refund by id, load, commit.
+LEDGER_BOOK_PAYOUTS = TableAccess(
+    ("dynamodb:Query", "dynamodb:PutItem"), **_query_index(REFUND_ID_INDEX)
+)
+# Verifier: verify-all walks every transaction, the one Scan, on no request path.
+LEDGER_VERIFY = TableAccess(("dynamodb:Query", "dynamodb:Scan"))
+AUDIT_READ_AND_APPEND = TableAccess(("dynamodb:Query", "dynamodb:PutItem"))  # API: audit reads
+AUDIT_APPEND = TableAccess(("dynamodb:PutItem",))
+AUDIT_READ = TableAccess(("dynamodb:Query",))
 # Powertools idempotency deletes its own record when the function fails, so a retry runs again.
-IDEMPOTENCY_READ_WRITE = TableAccess(
+IDEMPOTENCY_RECORDS = TableAccess(
     ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 )
-# verify-all walks every transaction: the one Scan, on no request path.
-LEDGER_VERIFY = TableAccess(("dynamodb:Query", "dynamodb:Scan"))
-AUDIT_READ = TableAccess(("dynamodb:Query",))
+# Webhooks remember the processor event ids they handled (adapters/dynamodb/event_log.py).
+WEBHOOK_EVENT_LOG = TableAccess(("dynamodb:GetItem", "dynamodb:PutItem"))
 
-REQUEST_PATH_ACCESS = (
-    (LEDGER_TABLE, LEDGER_READ_WRITE),
-    (AUDIT_TABLE, AUDIT_APPEND),
-    (IDEMPOTENCY_TABLE, IDEMPOTENCY_READ_WRITE),
-)
+
+@dataclass(frozen=True)
+class ProcessorAccess:
+    """How a function reaches the configured processor.
+
+    A real processor's credentials are in the secret. The simulated processor has none: it keeps
+    its memory in the idempotency table (adapters/processors/simulated.py), where `refund`
+    reads and puts, and `lookup` reads and updates; `simulator_memory` is what this function's
+    calls need there.
+    """
+
+    simulator_memory: tuple[str, ...] = ()
 
 
 def _variables(*settings_fields: str) -> tuple[str, ...]:
@@ -84,7 +114,7 @@ class FunctionSpec:
     timeout: Duration
     memory_mb: int = 512
     encrypts_audit_fields: bool = False
-    reads_processor_secret: bool = False
+    processor: ProcessorAccess | None = None  # None: never talks to the processor
     scheduled: bool = False
 
 
@@ -103,11 +133,17 @@ API = FunctionSpec(
         "currency_conversion",
         "processor_secret_arn",
     ),
-    table_access=REQUEST_PATH_ACCESS,
+    table_access=(
+        (LEDGER_TABLE, LEDGER_REQUESTS),
+        (AUDIT_TABLE, AUDIT_READ_AND_APPEND),
+        (IDEMPOTENCY_TABLE, IDEMPOTENCY_RECORDS),
+    ),
     timeout=Duration.seconds(29),  # API Gateway gives up after 30 s
     memory_mb=1024,
     encrypts_audit_fields=True,
-    reads_processor_secret=True,
+    processor=ProcessorAccess(
+        simulator_memory=("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+    ),
 )
 WEBHOOKS = FunctionSpec(
     construct_id="Webhooks",
@@ -116,9 +152,13 @@ WEBHOOKS = FunctionSpec(
     environment=_variables(
         "ledger_table", "audit_table", "idempotency_table", "processor", "processor_secret_arn"
     ),
-    table_access=REQUEST_PATH_ACCESS,
+    table_access=(
+        (LEDGER_TABLE, LEDGER_REQUESTS),
+        (AUDIT_TABLE, AUDIT_APPEND),
+        (IDEMPOTENCY_TABLE, WEBHOOK_EVENT_LOG),
+    ),
     timeout=Duration.seconds(29),
-    reads_processor_secret=True,
+    processor=ProcessorAccess(),  # verifies a real processor's signatures; never calls it
 )
 RECONCILER = FunctionSpec(
     construct_id="Reconciler",
@@ -133,9 +173,9 @@ RECONCILER = FunctionSpec(
         "reconcile_after_minutes",
         "stale_pending_hours",
     ),
-    table_access=REQUEST_PATH_ACCESS,
+    table_access=((LEDGER_TABLE, LEDGER_SETTLE_PENDING), (AUDIT_TABLE, AUDIT_APPEND)),
     timeout=Duration.minutes(4),  # ends before the next run starts
-    reads_processor_secret=True,
+    processor=ProcessorAccess(simulator_memory=("dynamodb:GetItem", "dynamodb:UpdateItem")),
     scheduled=True,
 )
 VERIFIER = FunctionSpec(
@@ -148,7 +188,24 @@ VERIFIER = FunctionSpec(
     memory_mb=1024,
     scheduled=True,
 )
-FUNCTIONS = (API, WEBHOOKS, RECONCILER, VERIFIER)
+PROCESSOR_RECONCILER = FunctionSpec(
+    construct_id="ProcessorReconciler",
+    handler="refund_service.handlers.processor_reconciler.handler",
+    description="Hourly: compares the processor's refunds with the ledger, books missing payouts",
+    environment=_variables(
+        "ledger_table",
+        "audit_table",
+        "processor",
+        "processor_secret_arn",
+        "reconcile_after_minutes",
+        "processor_reconcile_window_hours",
+    ),
+    table_access=((LEDGER_TABLE, LEDGER_BOOK_PAYOUTS), (AUDIT_TABLE, AUDIT_APPEND)),
+    timeout=Duration.minutes(10),  # pages through the processor's list; well inside the hour
+    processor=ProcessorAccess(),  # lists refunds; the simulated processor cannot list yet
+    scheduled=True,
+)
+FUNCTIONS = (API, WEBHOOKS, RECONCILER, VERIFIER, PROCESSOR_RECONCILER)
 
 
 @dataclass(frozen=True)
@@ -239,9 +296,10 @@ class ServiceFunction(Construct):
         for table_spec, access in self.spec.table_access:
             table = self._shared.tables.for_spec(table_spec)
             self._allow(access.actions, [table.arn])
-            if access.index_actions and table.index_arns:
-                self._allow(access.index_actions, table.index_arns)
-        self._grant_table_key(writes=any(access.writes for _, access in self.spec.table_access))
+            if access.index_actions:
+                self._allow(access.index_actions, table.index_arns_of(access.indexes))
+        writes = any(access.writes for _, access in self.spec.table_access)
+        self._grant_table_key(writes=writes or bool(self._simulator_memory()))
 
     def _grant_table_key(self, writes: bool) -> None:
         """DynamoDB uses the tables' key on the caller's behalf, and only DynamoDB may."""
@@ -261,9 +319,24 @@ class ServiceFunction(Construct):
     def _grant_keys_and_secret(self) -> None:
         if self.spec.encrypts_audit_fields:
             # Seals the initiator's e-mail and address; nothing here ever decrypts them.
-            self._allow(["kms:GenerateDataKey"], [self._shared.keys.audit_fields.key_arn])
-        if self.spec.reads_processor_secret:
-            self._shared.secret.secret.grant_read(self.role)
+            self._shared.keys.allow_audit_field_sealing(self.role)
+        self._grant_processor()
+
+    def _simulator_memory(self) -> tuple[str, ...]:
+        uses_simulator = self._shared.config.processor == SIMULATED
+        if self.spec.processor is None or not uses_simulator:
+            return ()
+        return self.spec.processor.simulator_memory
+
+    def _grant_processor(self) -> None:
+        """The secret for a real processor; the simulator's memory for the simulated one."""
+        if self.spec.processor is None:
+            return
+        if self._shared.config.processor != SIMULATED:
+            self._shared.secret.grant_value_read(self.role)
+        elif self._simulator_memory():
+            idempotency = self._shared.tables.for_spec(IDEMPOTENCY_TABLE)
+            self._allow(self._simulator_memory(), [idempotency.arn])
 
     def _allow(self, actions: tuple[str, ...] | list[str], resources: list[str]) -> None:
         self.role.add_to_policy(iam.PolicyStatement(actions=list(actions), resources=resources))
@@ -320,6 +393,10 @@ class Functions(Construct):
         return self.by_spec[VERIFIER.construct_id].function
 
     @property
+    def processor_reconciler(self) -> lambda_.Function:
+        return self.by_spec[PROCESSOR_RECONCILER.construct_id].function
+
+    @property
     def dead_letter_queues(self) -> dict[str, sqs.Queue]:
         return {
             name: built.dead_letter_queue
@@ -357,6 +434,7 @@ def _environment_values(
         "processor_secret_arn": secret.secret.secret_arn,
         "reconcile_after_minutes": str(config.reconcile_after_minutes),
         "stale_pending_hours": str(config.stale_pending_hours),
+        "processor_reconcile_window_hours": str(config.processor_reconcile_window_hours),
     }
     values = {VARIABLES[field]: value for field, value in settings.items()}
     values.update(zip(POWERTOOLS_VARIABLES, (SERVICE_NAME, METRICS_NAMESPACE), strict=True))

@@ -63,10 +63,11 @@ PUBLIC_ROUTES = tuple(
 )
 ROUTES = SCOPED_ROUTES + PUBLIC_ROUTES
 
+# No caller IP ($context.identity.sourceIp): it is personal data (SPEC 8), which the service
+# keeps only encrypted, in the audit record. The request id leads from a line to that record.
 ACCESS_LOG_FIELDS = {
     "requestId": "$context.requestId",
     "requestTime": "$context.requestTime",
-    "sourceIp": "$context.identity.sourceIp",
     "userAgent": "$context.identity.userAgent",
     "httpMethod": "$context.httpMethod",
     "routeKey": "$context.routeKey",

@@ -68,6 +68,17 @@ _ANY_IS_AN_ALARM: tuple[tuple[str, Callable[[], cloudwatch.IMetric], str], ...] 
         lambda: custom_metric(names.UNMATCHED_DISPUTES, "Sum"),
         "A processor dispute names no payment the ledger can record it on",
     ),
+    (
+        "OverRefunded",
+        lambda: custom_metric(names.OVER_REFUNDED, "Sum"),
+        "A payment has more refunded (and charged back) than was captured",
+    ),
+    (
+        # Processor reconciliation runs hourly: the alarm stays up until the next run.
+        "ProcessorMismatch",
+        lambda: custom_metric(names.PROCESSOR_MISMATCH, "Sum", Duration.hours(1)),
+        "The processor and the ledger disagree on a refund",
+    ),
 )
 
 
@@ -277,6 +288,19 @@ class Monitoring(Construct):
                     "Ledger verification",
                     custom_metric(names.LEDGER_VERIFIED, "Sum", Duration.hours(1)),
                     custom_metric(names.LEDGER_MISMATCH, "Maximum", Duration.hours(1)),
+                ),
+            ],
+            [
+                graph(
+                    "Processor reconciliation",
+                    custom_metric(names.PROCESSOR_MISMATCH, "Sum", Duration.hours(1)),
+                    custom_metric(names.PROCESSOR_PAYOUTS_BOOKED, "Sum", Duration.hours(1)),
+                ),
+                graph("Over-refunded payments", custom_metric(names.OVER_REFUNDED)),
+                graph(
+                    "Processor disagreements",
+                    custom_metric(names.REFUND_OUTCOME_CONFLICT),
+                    custom_metric(names.UNMATCHED_DISPUTES),
                 ),
             ],
             [

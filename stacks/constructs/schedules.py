@@ -1,4 +1,5 @@
-"""The timers: the reconciler every 5 minutes, the ledger verifier every hour.
+"""The timers: the reconciler every 5 minutes; the ledger verifier and processor
+reconciliation every hour.
 
 EventBridge invokes both asynchronously; a run that still fails after Lambda's retries lands
 in the function's dead-letter queue, which has its own alarm.
@@ -14,6 +15,7 @@ from constructs import Construct
 
 RECONCILE_EVERY = Duration.minutes(5)
 VERIFY_EVERY = Duration.hours(1)
+RECONCILE_PROCESSOR_EVERY = Duration.hours(1)
 
 
 class Schedules(Construct):
@@ -24,6 +26,7 @@ class Schedules(Construct):
         *,
         reconciler: lambda_.IFunction,
         verifier: lambda_.IFunction,
+        processor_reconciler: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
         self.reconcile = self._every(
@@ -31,6 +34,12 @@ class Schedules(Construct):
         )
         self.verify = self._every(
             "VerifyLedger", VERIFY_EVERY, verifier, "Recompute every ledger summary"
+        )
+        self.reconcile_processor = self._every(
+            "ReconcileProcessor",
+            RECONCILE_PROCESSOR_EVERY,
+            processor_reconciler,
+            "Compare the processor's refunds with the ledger",
         )
 
     def _every(

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -28,6 +29,7 @@ class ProcessorSecret(Construct):
         self, scope: Construct, construct_id: str, *, key: kms.IKey, processor: str
     ) -> None:
         super().__init__(scope, construct_id)
+        self._key = key
         template = {"processor": processor, **dict.fromkeys(REQUIRED_SECRET_KEYS[processor], "")}
         self.secret = secretsmanager.Secret(
             self,
@@ -47,4 +49,16 @@ class ProcessorSecret(Construct):
             "SMG4",
             "Holds processor API keys issued by Stripe or Adyen; they can only be rotated in "
             "the vendor's dashboard, so a Secrets Manager rotation function has nothing to call.",
+        )
+
+    def grant_value_read(self, role: iam.IRole) -> None:
+        """GetSecretValue only (Powertools' get_secret calls nothing else), and the key's
+        decryption through Secrets Manager."""
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue"], resources=[self.secret.secret_arn]
+            )
+        )
+        self._key.grant_decrypt(
+            kms.ViaServicePrincipal(f"secretsmanager.{Aws.REGION}.amazonaws.com", role)
         )

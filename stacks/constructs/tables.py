@@ -45,10 +45,12 @@ class ServiceTable:
     def arn(self) -> str:
         return self.table.table_arn
 
-    @property
-    def index_arns(self) -> list[str]:
-        """One ARN per index, named: no `index/*` wildcard in any policy."""
-        return [f"{self.table.table_arn}/index/{index.name}" for index in self.spec.indexes]
+    def index_arns_of(self, names: tuple[str, ...]) -> list[str]:
+        """One ARN per named index: no `index/*` wildcard in any policy."""
+        unknown = set(names) - {index.name for index in self.spec.indexes}
+        if unknown:
+            raise ValueError(f"{self.spec.construct_id} has no index {sorted(unknown)}")
+        return [f"{self.table.table_arn}/index/{name}" for name in names]
 
 
 class Tables(Construct):

@@ -72,6 +72,9 @@ def test_command_line_strings_are_accepted() -> None:
         ("reconcile_after_minutes", -5),
         ("stale_pending_hours", "0"),
         ("api_throttle_rate", 0),
+        ("processor_reconcile_window_hours", 0),
+        ("audit_decryptor_role_arn", "arn:aws:iam::123456789012:user/alice"),
+        ("audit_decryptor_role_arn", "audit-decryptor"),
     ],
 )
 def test_bad_value_is_refused_naming_the_key(key: str, bad_value: Any) -> None:
@@ -112,3 +115,10 @@ def test_the_app_refuses_to_build_with_bad_context() -> None:
     with pytest.raises(ConfigError, match="processor"):
         build(app)
     assert app.node.children == []
+
+
+def test_audit_decryptor_is_optional_and_a_role_arn() -> None:
+    role = "arn:aws:iam::123456789012:role/break-glass/AuditFieldDecryptor"
+
+    assert load_config({}).audit_decryptor_role_arn == ""
+    assert load_config({"audit_decryptor_role_arn": role}).audit_decryptor_role_arn == role

@@ -161,6 +161,15 @@ def test_access_logs_are_json_to_an_encrypted_log_group(synthesized: Synthesized
     assert settings["DestinationArn"] == arn_of(log_group_id)
     fields = json.loads(settings["Format"])
     assert fields["requestId"] == "$context.requestId"
-    assert {"status", "routeKey", "sourceIp", "responseLatency"} <= set(fields)
+    assert {"status", "routeKey", "responseLatency"} <= set(fields)
     assert log_group["KmsKeyId"] == arn_of(synthesized.logical_id("Keys/Operations/Resource"))
     assert log_group["RetentionInDays"] == 90
+
+
+def test_access_logs_do_not_record_the_callers_ip(synthesized: Synthesized) -> None:
+    # SPEC 8: the caller's address is personal data, kept only encrypted in the audit record
+    (stage,) = synthesized.of_type("AWS::ApiGatewayV2::Stage").values()
+    log_format = stage["Properties"]["AccessLogSettings"]["Format"]
+
+    assert "sourceip" not in log_format.lower()
+    assert "$context.identity" not in log_format.replace("$context.identity.userAgent", "")

@@ -8,51 +8,94 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk import App
+from aws_cdk.assertions import Template
 
-from tests.infra.conftest import Synthesized
+from stacks.app import build
+from tests.infra.conftest import REPO_ROOT, Synthesized, arn_of, cdk_json_context
 
-LEDGER_WRITER = {
-    "ledger": {
-        "dynamodb:GetItem",
-        "dynamodb:Query",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:ConditionCheckItem",
-    },
-    "ledger/index/refund-id": {"dynamodb:Query"},
-    "ledger/index/pending-refunds": {"dynamodb:Query"},
-    "audit": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"},
-    "audit/index/by-initiator": {"dynamodb:Query"},
-    "idempotency": {
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-    },
-    "key:tables": {"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"},
-    "secret": {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
+# What each function's code calls, by resource. The ledger store reads with Query and GetItem
+# and writes every change as conditional Puts in one TransactWriteItems (ledger and audit).
+TABLE_KEY_WRITES = {
+    "key:tables": {"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"}
 }
 DEAD_LETTERS = {
     "dead-letter-queue": {"sqs:SendMessage"},
     "key:operations": {"kms:GenerateDataKey", "kms:Decrypt"},
 }
+# With the simulated processor (cdk.json's): its memory is in the idempotency table.
 EXPECTED_DATA_GRANTS = {
-    "Api": {**LEDGER_WRITER, "key:audit-fields": {"kms:GenerateDataKey"}},
-    "Webhooks": LEDGER_WRITER,
-    "Reconciler": {**LEDGER_WRITER, **DEAD_LETTERS},
+    "Api": {
+        # load, find_payment (POST /transactions), commit; GET /refunds/{id} by index
+        "ledger": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"},
+        "ledger/index/refund-id": {"dynamodb:Query"},
+        # GET .../audit, commit
+        "audit": {"dynamodb:Query", "dynamodb:PutItem"},
+        # Powertools idempotency (all four); the simulated processor's refund and lookup
+        "idempotency": {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        },
+        **TABLE_KEY_WRITES,
+        "key:audit-fields": {"kms:GenerateDataKey"},
+    },
+    "Webhooks": {
+        # load, find_payment (disputes), find_refund, commit
+        "ledger": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"},
+        "ledger/index/refund-id": {"dynamodb:Query"},
+        "audit": {"dynamodb:PutItem"},
+        # the event log: seen, remember
+        "idempotency": {"dynamodb:GetItem", "dynamodb:PutItem"},
+        **TABLE_KEY_WRITES,
+    },
+    "Reconciler": {
+        # pending_refunds, load, commit
+        "ledger": {"dynamodb:Query", "dynamodb:PutItem"},
+        "ledger/index/pending-refunds": {"dynamodb:Query"},
+        "audit": {"dynamodb:PutItem"},
+        # the simulated processor's lookup: get, settle a pending one
+        "idempotency": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        **TABLE_KEY_WRITES,
+        **DEAD_LETTERS,
+    },
     "Verifier": {
         "ledger": {"dynamodb:Query", "dynamodb:Scan"},
         "audit": {"dynamodb:Query"},
         "key:tables": {"kms:Decrypt", "kms:DescribeKey"},
         **DEAD_LETTERS,
     },
+    "ProcessorReconciler": {
+        # find_refund, load, commit
+        "ledger": {"dynamodb:Query", "dynamodb:PutItem"},
+        "ledger/index/refund-id": {"dynamodb:Query"},
+        "audit": {"dynamodb:PutItem"},
+        **TABLE_KEY_WRITES,
+        **DEAD_LETTERS,
+    },
+}
+# With a real processor: its secret instead of the simulator's memory.
+SECRET = {"secret": {"secretsmanager:GetSecretValue"}}
+EXPECTED_WITH_STRIPE = {
+    "Api": {**EXPECTED_DATA_GRANTS["Api"], **SECRET},  # idempotency: Powertools' own
+    "Webhooks": {**EXPECTED_DATA_GRANTS["Webhooks"], **SECRET},  # signature keys
+    "Reconciler": {
+        **{k: v for k, v in EXPECTED_DATA_GRANTS["Reconciler"].items() if k != "idempotency"},
+        **SECRET,
+    },
+    "Verifier": EXPECTED_DATA_GRANTS["Verifier"],
+    "ProcessorReconciler": {**EXPECTED_DATA_GRANTS["ProcessorReconciler"], **SECRET},
 }
 FUNCTIONS = tuple(EXPECTED_DATA_GRANTS)
+SCHEDULED = ("Reconciler", "Verifier", "ProcessorReconciler")
 HISTORY_DESTROYING = ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
 
 
@@ -73,7 +116,7 @@ def _labels(synthesized: Synthesized, function: str) -> dict[str, str]:
     }
     secret = synthesized.logical_id("ProcessorSecret/Secret/Resource")
     labels[json.dumps({"Ref": secret})] = "secret"
-    if function in ("Reconciler", "Verifier"):
+    if function in SCHEDULED:
         queue = synthesized.logical_id(f"Functions/{function}/DeadLetterQueue/Resource")
         labels[json.dumps({"Fn::GetAtt": [queue, "Arn"]})] = "dead-letter-queue"
     return labels
@@ -125,15 +168,58 @@ def _allows(statement: dict[str, Any], action: str) -> bool:
     )
 
 
+@pytest.fixture(scope="module")
+def with_stripe() -> Synthesized:
+    """The stack for a real processor: only what differs in IAM is looked at."""
+    context = {
+        **cdk_json_context(),
+        "processor": "stripe",
+        "aws:cdk:enable-path-metadata": True,
+    }
+    stack = build(App(context=context))
+    template = Template.from_stack(stack).to_json()
+    return Synthesized(Path(), stack.stack_name, template, {}, None)
+
+
+def _data_grants(synthesized: Synthesized, function: str) -> dict[str, set[str]]:
+    grants = _role_grants(synthesized, function)
+    assert grants.pop("log-group") == {"logs:CreateLogStream", "logs:PutLogEvents"}
+    assert grants.pop("*") == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    return grants
+
+
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_role_grants_exactly_what_the_function_uses(
     synthesized: Synthesized, function: str
 ) -> None:
-    grants = _role_grants(synthesized, function)
+    assert _data_grants(synthesized, function) == EXPECTED_DATA_GRANTS[function]
 
-    assert grants.pop("log-group") == {"logs:CreateLogStream", "logs:PutLogEvents"}
-    assert grants.pop("*") == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-    assert grants == EXPECTED_DATA_GRANTS[function]
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_with_a_real_processor_the_secret_replaces_the_simulator(
+    with_stripe: Synthesized, function: str
+) -> None:
+    assert _data_grants(with_stripe, function) == EXPECTED_WITH_STRIPE[function]
+
+
+def test_secret_readers_may_decrypt_it_only_through_secrets_manager(
+    with_stripe: Synthesized,
+) -> None:
+    key = with_stripe.resources[with_stripe.logical_id("Keys/Operations/Resource")]
+    role_arns = {
+        json.dumps(arn_of(with_stripe.logical_id(f"Functions/{function}/Role/Resource"))): function
+        for function in FUNCTIONS
+    }
+    readers: dict[str, Any] = {}
+    for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+        for principal in _listed(statement["Principal"].get("AWS", [])):
+            if json.dumps(principal) in role_arns:
+                readers[role_arns[json.dumps(principal)]] = statement
+
+    assert set(readers) == {"Api", "Webhooks", "Reconciler", "ProcessorReconciler"}
+    for statement in readers.values():
+        assert statement["Action"] == "kms:Decrypt"
+        assert "secretsmanager." in json.dumps(statement["Condition"]["StringEquals"])
 
 
 def test_no_role_can_delete_or_batch_write_ledger_or_audit(synthesized: Synthesized) -> None:
@@ -188,3 +274,31 @@ def test_function_roles_trust_lambda_only_and_attach_no_managed_policy(
         principals = [s["Principal"] for s in role["AssumeRolePolicyDocument"]["Statement"]]
         assert principals == [{"Service": "lambda.amazonaws.com"}]
         assert "ManagedPolicyArns" not in role
+
+
+# Every DynamoDB call in the runtime, by module: the grants above are written from this list.
+# A call added here needs its grant in stacks/constructs/functions.py (and above), or the
+# function fails with AccessDenied in AWS while every local test passes.
+RUNTIME_DYNAMODB_CALLS = {
+    "adapters/dynamodb/ledger_store.py": {"query", "get_item", "scan", "transact_write_items"},
+    "adapters/dynamodb/event_log.py": {"get_item", "put_item"},
+    "adapters/processors/simulated.py": {"get_item", "put_item", "update_item"},
+}
+TRANSACT_ITEM_KINDS = {"Put"}  # the ledger store's TransactWriteItems: conditional Puts only
+_CLIENT_CALL = re.compile(
+    r"\.(get_item|put_item|update_item|delete_item|query|scan|batch_get_item|"
+    r"batch_write_item|transact_write_items|transact_get_items|execute_statement)\("
+)
+_TRANSACT_KIND = re.compile(r"""\{\s*["'](Put|Update|Delete|ConditionCheck)["']\s*:""")
+
+
+def test_the_runtime_makes_only_the_dynamodb_calls_the_grants_were_written_for() -> None:
+    runtime = REPO_ROOT / "runtime" / "refund_service"
+    calls = {
+        str(path.relative_to(runtime)): set(_CLIENT_CALL.findall(path.read_text()))
+        for path in sorted(runtime.rglob("*.py"))
+    }
+
+    assert {module: found for module, found in calls.items() if found} == RUNTIME_DYNAMODB_CALLS
+    ledger_store = (runtime / "adapters/dynamodb/ledger_store.py").read_text()
+    assert set(_TRANSACT_KIND.findall(ledger_store)) == TRANSACT_ITEM_KINDS

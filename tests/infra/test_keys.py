@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import fnmatch
+import json
 from typing import Any
 
 import pytest
+from aws_cdk import App, Stack
+from aws_cdk.assertions import Template
 
-from tests.infra.conftest import Synthesized, arn_of
+from refund_service.adapters.kms_envelope import ENCRYPTION_CONTEXT
+from stacks.app import build
+from stacks.constructs.keys import Keys
+from tests.infra.conftest import Synthesized, arn_of, cdk_json_context
 
 KEYS = ("Tables", "AuditFields", "Operations")
 
@@ -82,3 +89,105 @@ def test_processor_secret_is_encrypted_with_the_operations_key(synthesized: Synt
     synthesized.assertions.has_resource_properties(
         "AWS::SecretsManager::Secret", {"KmsKeyId": operations}
     )
+
+
+# --- the audit-fields key: administered by the account, used only by whom it names ---------
+
+DECRYPTOR = "arn:aws:iam::123456789012:role/break-glass/AuditFieldDecryptor"
+USAGE = (
+    "kms:Decrypt",
+    "kms:Encrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:CreateGrant",
+)
+CONTEXT_CONDITION = {
+    "StringEquals": {
+        f"kms:EncryptionContext:{name}": value for name, value in ENCRYPTION_CONTEXT.items()
+    }
+}
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _allows(statement: dict[str, Any], action: str) -> bool:
+    return statement["Effect"] == "Allow" and any(
+        fnmatch.fnmatchcase(action.lower(), pattern.lower())
+        for pattern in _listed(statement["Action"])
+    )
+
+
+def _is_root(principal: Any) -> bool:
+    return ":root" in json.dumps(principal)
+
+
+def test_account_root_administers_the_audit_key_but_cannot_use_it(
+    synthesized: Synthesized,
+) -> None:
+    statements = _key_policy_statements(synthesized, "AuditFields")
+    (root,) = [s for s in statements if _is_root(s["Principal"])]
+
+    assert "kms:PutKeyPolicy" in root["Action"]
+    assert "kms:ScheduleKeyDeletion" in root["Action"]
+    assert [action for action in USAGE if _allows(root, action)] == []
+
+
+def test_without_a_decryptor_nobody_may_decrypt_audit_fields(synthesized: Synthesized) -> None:
+    statements = _key_policy_statements(synthesized, "AuditFields")
+
+    assert [s for s in statements if _allows(s, "kms:Decrypt")] == []
+
+
+def test_only_the_api_role_may_seal_and_only_with_the_runtime_context(
+    synthesized: Synthesized,
+) -> None:
+    api_role = arn_of(synthesized.logical_id("Functions/Api/Role/Resource"))
+    statements = _key_policy_statements(synthesized, "AuditFields")
+
+    (sealing,) = [s for s in statements if _allows(s, "kms:GenerateDataKey")]
+    assert sealing["Principal"] == {"AWS": api_role}
+    assert sealing["Action"] == "kms:GenerateDataKey"
+    assert sealing["Condition"] == CONTEXT_CONDITION
+
+
+def test_no_identity_policy_may_decrypt_audit_fields(synthesized: Synthesized) -> None:
+    audit_key = json.dumps(arn_of(synthesized.logical_id("Keys/AuditFields/Resource")))
+    for policy in synthesized.of_type("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if audit_key in json.dumps(statement.get("Resource")):
+                assert not _allows(statement, "kms:Decrypt"), statement
+                assert statement["Condition"] == CONTEXT_CONDITION
+
+
+def _audit_key_policy(stack: Stack) -> dict[str, Any]:
+    keys = Template.from_stack(stack).find_resources("AWS::KMS::Key")
+    (audit_key,) = [
+        key for key in keys.values() if "audit-record" in key["Properties"]["Description"]
+    ]
+    policy: dict[str, Any] = audit_key["Properties"]["KeyPolicy"]
+    return policy
+
+
+def test_the_named_decryptor_alone_may_decrypt_with_the_runtime_context() -> None:
+    stack = Stack(App(), "KeysOnly")
+    Keys(stack, "Keys", stage="dev", audit_decryptor_role_arn=DECRYPTOR)
+
+    statements = _audit_key_policy(stack)["Statement"]
+
+    (decrypting,) = [s for s in statements if _allows(s, "kms:Decrypt")]
+    assert decrypting["Principal"] == {"AWS": DECRYPTOR}
+    assert decrypting["Action"] == "kms:Decrypt"
+    assert decrypting["Condition"] == CONTEXT_CONDITION
+    assert not any(_allows(s, "kms:Decrypt") for s in statements if _is_root(s["Principal"]))
+
+
+def test_the_decryptor_comes_from_context() -> None:
+    app = App(context={**cdk_json_context(), "audit_decryptor_role_arn": DECRYPTOR})
+
+    stack = build(app)
+
+    assert DECRYPTOR in json.dumps(_audit_key_policy(stack))

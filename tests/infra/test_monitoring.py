@@ -10,7 +10,7 @@ import pytest
 from refund_service import observability_names as names
 from tests.infra.conftest import ALARM_EMAIL, Synthesized, ref
 
-FUNCTIONS = ("Api", "Webhooks", "Reconciler", "Verifier")
+FUNCTIONS = ("Api", "Webhooks", "Reconciler", "Verifier", "ProcessorReconciler")
 PREFIX = "refund-service-dev-"
 
 
@@ -70,10 +70,13 @@ def test_the_expected_alarms_exist(synthesized: Synthesized) -> None:
         "LedgerMismatch",
         "RefundOutcomeConflict",
         "UnmatchedDisputes",
+        "OverRefunded",
+        "ProcessorMismatch",
         "RefundCountAnomaly",
         "RefundAmountAnomaly",
         "ReconcilerDeadLetters",
         "VerifierDeadLetters",
+        "ProcessorReconcilerDeadLetters",
         *(f"{function}{kind}" for function in FUNCTIONS for kind in ("Errors", "Throttles")),
     }
 
@@ -132,6 +135,8 @@ def test_processor_failure_rate_is_math_on_custom_metrics(synthesized: Synthesiz
         ("LedgerMismatch", names.LEDGER_MISMATCH),
         ("RefundOutcomeConflict", names.REFUND_OUTCOME_CONFLICT),
         ("UnmatchedDisputes", names.UNMATCHED_DISPUTES),
+        ("OverRefunded", names.OVER_REFUNDED),
+        ("ProcessorMismatch", names.PROCESSOR_MISMATCH),
     ],
 )
 def test_any_stale_refund_or_ledger_mismatch_alarms(
@@ -166,7 +171,7 @@ def test_anomaly_band_on_refund_count_and_amount(
     assert metric["MetricStat"]["Metric"]["Namespace"] == names.METRICS_NAMESPACE
 
 
-@pytest.mark.parametrize("function", ["Reconciler", "Verifier"])
+@pytest.mark.parametrize("function", ["Reconciler", "Verifier", "ProcessorReconciler"])
 def test_dead_letter_depth(synthesized: Synthesized, function: str) -> None:
     alarm = _alarms(synthesized)[f"{function}DeadLetters"]
     queue = synthesized.logical_id(f"Functions/{function}/DeadLetterQueue/Resource")
@@ -200,3 +205,30 @@ def test_dashboard_shows_outcomes_latency_and_alarms(synthesized: Synthesized) -
     assert "Processor latency" in body
     for alarm_id in synthesized.of_type("AWS::CloudWatch::Alarm"):
         assert alarm_id in body  # the alarm status widget lists every alarm
+
+
+def test_processor_mismatch_stays_up_between_hourly_runs(synthesized: Synthesized) -> None:
+    alarm = _alarms(synthesized)["ProcessorMismatch"]
+
+    assert alarm["Period"] == 3600
+    assert alarm["Statistic"] == "Sum"
+
+
+def _alarmed_custom_metrics(alarm: dict[str, Any]) -> set[str]:
+    metrics = [alarm] + [
+        m["MetricStat"]["Metric"] for m in alarm.get("Metrics", []) if "MetricStat" in m
+    ]
+    return {
+        metric["MetricName"]
+        for metric in metrics
+        if metric.get("Namespace") == names.METRICS_NAMESPACE
+    }
+
+
+def test_every_alarmed_custom_metric_has_a_graph(synthesized: Synthesized) -> None:
+    (dashboard,) = synthesized.of_type("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    alarmed = set().union(*(_alarmed_custom_metrics(a) for a in _alarms(synthesized).values()))
+
+    assert {names.OVER_REFUNDED, names.PROCESSOR_MISMATCH} <= alarmed
+    assert [name for name in sorted(alarmed) if f'\\"{name}\\"' not in body] == []

@@ -1,4 +1,4 @@
-"""The reconciler runs every 5 minutes and the verifier every hour."""
+"""The reconciler runs every 5 minutes; the verifier and processor reconciliation hourly."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ from tests.infra.conftest import Synthesized, arn_of
 
 @pytest.mark.parametrize(
     ("function", "expression", "max_age_seconds"),
-    [("Reconciler", "rate(5 minutes)", 300), ("Verifier", "rate(1 hour)", 3600)],
+    [
+        ("Reconciler", "rate(5 minutes)", 300),
+        ("Verifier", "rate(1 hour)", 3600),
+        ("ProcessorReconciler", "rate(1 hour)", 3600),
+    ],
 )
 def test_function_runs_on_schedule(
     synthesized: Synthesized, function: str, expression: str, max_age_seconds: int
@@ -30,5 +34,5 @@ def test_function_runs_on_schedule(
     }
 
 
-def test_only_the_two_schedules(synthesized: Synthesized) -> None:
-    assert len(synthesized.of_type("AWS::Events::Rule")) == 2
+def test_only_the_three_schedules(synthesized: Synthesized) -> None:
+    assert len(synthesized.of_type("AWS::Events::Rule")) == 3
