@@ -17,6 +17,7 @@ EXPECTED_ROUTES = {
     "POST /transactions": "ledger:write",
     "POST /transactions/{transaction_id}/complete": "ledger:write",
     "POST /transactions/{transaction_id}/chargebacks": "ledger:write",
+    "POST /transactions/{transaction_id}/chargebacks/{chargeback_id}/resolve": "ledger:write",
 }
 WEBHOOK_ROUTE = "POST /webhooks/{processor}"
 OPENAPI_ROUTE = "GET /openapi.json"

@@ -74,15 +74,13 @@ class DynamoDBLedgerStore:
             "refund_id": refund_id,
             "result": result,
         }
+        # A one-item transaction rather than PutItem: the roles hold no plain PutItem on the
+        # ledger, only conditional transactional writes.
         try:
-            self._client.put_item(
-                TableName=self._ledger,
-                Item=codec.serialize(item),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
+            self._client.transact_write_items(TransactItems=[self._put_new(self._ledger, item)])
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+            if not _is_conflict(error):
+                raise  # a conflict means an answer is already kept: the first one stays
 
     def find_refund(self, refund_id: str) -> str | None:
         page = self._client.query(
