@@ -4,6 +4,11 @@ Each request becomes an API Gateway payload-v2 event with the token's claims (ch
 JWT authorizer checks them) and goes to the same handler function AWS calls; its status,
 headers and body are the answer. Webhook routes carry no token: their handler checks the
 processor's signature itself.
+
+As API Gateway does, it routes only the methods a route can declare, spelled as declared (a
+`get` or `FOO` matches no route), and a request for a route with a scope never reaches the
+function without a valid token. Its own refusals use the error envelope the function answers
+(docs/api.md), where API Gateway answers `{"message": ...}`.
 """
 
 from __future__ import annotations
@@ -19,9 +24,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from local import auth
 from local.events import payload_v2_event
 from local.lambda_context import LocalLambdaContext
+from refund_service.api.auth import required_scope
+from refund_service.api.errors import error_body
+from refund_service.domain.errors import ErrorCode
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+# The methods an HTTP API route can declare (besides ANY, which this API does not use).
+ROUTABLE_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
 class Gateway:
@@ -46,14 +56,20 @@ class Gateway:
         body: bytes,
         source_ip: str,
     ) -> tuple[int, dict[str, str], bytes]:
+        if method not in ROUTABLE_METHODS:
+            return _json(404, error_body(ErrorCode.NOT_FOUND, "No such route.", {"path": path}))
         if path == "/.well-known/jwks.json" and method == "GET":
             return _json(200, auth.jwks(self.key))
         if (method, path) in self.local_routes:
             if auth.verify(self.key, headers.get("authorization")) is None:
                 return _json(401, {"message": "Unauthorized"})
             return _json(200, self.local_routes[(method, path)]())
-        is_webhook = path.startswith("/webhooks/")
+        is_webhook = method == "POST" and path.startswith("/webhooks/")
         claims = None if is_webhook else auth.verify(self.key, headers.get("authorization"))
+        if claims is None and required_scope(method, path) is not None:
+            return _json(
+                401, error_body(ErrorCode.UNAUTHORIZED, "A valid bearer token is required.")
+            )
         text: bytes | str | None = None
         if body:
             try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.bench.fuzz import SMOKE_CHECKS, run_schemathesis
+from tests.bench.fuzz import HOSTILE_BODIES, SMOKE_CHECKS, hostile_failures, run_schemathesis
 from tests.bench.stack import BenchStack
 
 
@@ -26,3 +26,12 @@ def test_a_body_that_is_not_utf8_is_refused_as_invalid(perf_stack: BenchStack) -
         "POST", "/transactions", raw=b'{"transaction_id": "\xff\xfe"}', token=perf_stack.token()
     )
     assert (status, answer.get("error_code")) == (400, "VALIDATION_ERROR"), (status, answer)
+
+
+def test_hostile_methods_and_bodies_get_no_server_error_and_the_envelope(
+    perf_stack: BenchStack,
+) -> None:
+    sent, failures = hostile_failures(perf_stack)
+    assert failures == []
+    # 8 operations, each with and without a token: 2 method spellings and every hostile body
+    assert sent == 8 * 2 * (2 + len(HOSTILE_BODIES))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import time
 import uuid
@@ -21,10 +19,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Pat
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from refund_service.api import views
-from refund_service.api.auth import Denial, Principal, authorize
+from refund_service.api.auth import Principal
 from refund_service.api.errors import HTTP_STATUS, ApiError, error_body
 from refund_service.api.models import (
-    MAX_BODY_BYTES,
     AuditResponse,
     ChargebackRequest,
     ChargebackResponse,
@@ -36,6 +33,11 @@ from refund_service.api.models import (
     RefundResponse,
     ResolveChargebackRequest,
     RollbackRequest,
+)
+from refund_service.api.request_guard import (
+    authorize_resolved_route,
+    check_request,
+    strict_loads,
 )
 from refund_service.api.runtime import ApiRuntime
 from refund_service.domain.chargeback import DisputeOutcome
@@ -83,7 +85,8 @@ def _json(
 
 
 def build_app(get_runtime: Callable[[], ApiRuntime]) -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=strict_loads)
+    app.use([authorize_resolved_route])
 
     def caller() -> Any:
         event = app.current_event
@@ -407,70 +410,6 @@ def correlation_id_of(event: dict[str, Any]) -> str:
     return str(event.get("requestContext", {}).get("requestId") or uuid.uuid4())
 
 
-def _raw(status: int, body: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "statusCode": status,
-        "headers": {"Content-Type": JSON},
-        "body": json.dumps(body),
-        "isBase64Encoded": False,
-    }
-
-
-def _is_json(event: dict[str, Any]) -> bool:
-    """A body is JSON unless its Content-Type says otherwise (no Content-Type is taken as JSON)."""
-    declared = (event.get("headers") or {}).get("content-type", "")
-    media_type = declared.split(";", 1)[0].strip().lower()
-    return media_type in ("", "application/json") or media_type.endswith("+json")
-
-
-def _has_unencodable_text(body: str) -> bool:
-    """JSON escapes can smuggle in lone surrogates, which no store or log can encode."""
-    if "\\ud" not in body.lower():
-        return False
-    try:
-        json.dumps(json.loads(body), ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        return True
-    except ValueError:
-        return False  # malformed JSON: validation reports it
-    return False
-
-
-def _pre_check(event: dict[str, Any], method: str, path: str) -> dict[str, Any] | Principal | None:
-    """Size and auth, before any parsing: a refused request is not looked at further."""
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        try:
-            body = base64.b64decode(body).decode()
-        except ValueError:  # binascii.Error and UnicodeDecodeError are both ValueErrors
-            return _raw(400, error_body(ErrorCode.VALIDATION_ERROR, "The body is not UTF-8 JSON."))
-    if len(body.encode()) > MAX_BODY_BYTES:
-        return _raw(
-            400,
-            error_body(
-                ErrorCode.VALIDATION_ERROR,
-                f"The body exceeds {MAX_BODY_BYTES} bytes.",
-                {"limit_bytes": MAX_BODY_BYTES},
-            ),
-        )
-    if body and not _is_json(event):
-        return _raw(
-            415,
-            error_body(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json."),
-        )
-    if _has_unencodable_text(body):
-        return _raw(
-            400,
-            error_body(
-                ErrorCode.VALIDATION_ERROR, "The body holds text that is not valid Unicode."
-            ),
-        )
-    decision = authorize(event, method, path)
-    if isinstance(decision, Denial):
-        return _raw(HTTP_STATUS[decision.code], error_body(decision.code, decision.message))
-    return decision
-
-
 def handle(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """One request: checks, routing, and one log line with route, status and latency."""
     started = time.perf_counter()
@@ -479,7 +418,7 @@ def handle(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> 
     correlation_id = correlation_id_of(event)
     logger.thread_safe_clear_keys()
     logger.thread_safe_append_keys(correlation_id=correlation_id)
-    checked = _pre_check(event, method, path)
+    checked = check_request(event)
     if isinstance(checked, dict):
         result = checked
     else:

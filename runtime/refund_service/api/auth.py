@@ -1,7 +1,9 @@
 """Who is calling and what they may do: JWT claims as API Gateway's JWT authorizer passes them.
 
 API Gateway (or the local server) has already checked the token's signature, issuer, audience
-and expiry; this reads the claims and enforces each route's scope.
+and expiry; this reads the claims and enforces each route's scope on its own, whatever the
+gateway did. It fails closed: a request that matches no route of the table below is refused,
+so a route added to the resolver without a scope entry cannot be reached.
 """
 
 from __future__ import annotations
@@ -24,32 +26,59 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("POST", "/transactions/{transaction_id}/chargebacks/{chargeback_id}/resolve"): "ledger:write",
 }
 ALL_SCOPES = sorted(set(ROUTE_SCOPES.values()))
+# Routes of the API function that need no token, each for its reason. The webhooks route is not
+# here: it belongs to the webhooks function, which checks the processor's signature instead.
+PUBLIC_ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/openapi.json"): "the contract, holding no data; tools read it before any token",
+}
 # Cognito names scopes `<resource server>/<scope>`; the stack's user pool uses this identifier.
 RESOURCE_SERVER_ID = "refund-service"
 
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str
+    scope: str | None  # None: public (PUBLIC_ROUTES says why)
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", template) + "$")
+
+
 _ROUTES = [
-    (method, re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", template) + "$"), template, scope)
-    for (method, template), scope in ROUTE_SCOPES.items()
+    (_pattern(template), Route(method, template, scope))
+    for (method, template), scope in [
+        *ROUTE_SCOPES.items(),
+        *((key, None) for key in PUBLIC_ROUTES),
+    ]
 ]
 
 
-def _match(method: str, path: str) -> tuple[str, str] | None:
-    """(route template, scope) of the route a request matches."""
-    for route_method, pattern, template, scope in _ROUTES:
-        if route_method == method and pattern.match(path):
-            return template, scope
+def canonical_method(method: str) -> str:
+    """The method as the resolver routes it: Powertools upper-cases it, so scopes must be
+    looked up under the same spelling or `get` would find no scope and pass unchecked."""
+    return str(method).upper()
+
+
+def match_route(method: str, path: str) -> Route | None:
+    """The route a request resolves to, scoped or public; None when it is no route at all."""
+    wanted = canonical_method(method)
+    for pattern, route in _ROUTES:
+        if route.method == wanted and pattern.match(path):
+            return route
     return None
 
 
 def required_scope(method: str, path: str) -> str | None:
-    matched = _match(method, path)
-    return matched[1] if matched else None
+    route = match_route(method, path)
+    return route.scope if route else None
 
 
 def route_template(method: str, path: str) -> str | None:
     """The route a request matches, as API Gateway names it in `routeKey`."""
-    matched = _match(method, path)
-    return matched[0] if matched else None
+    route = match_route(method, path)
+    return route.template if route else None
 
 
 @dataclass(frozen=True)
@@ -92,13 +121,21 @@ class Denial:
 
 
 def authorize(event: dict[str, Any], method: str, path: str) -> Principal | Denial | None:
-    """The caller if allowed; a Denial if not; None for a route that needs no token."""
-    scope = required_scope(method, path)
-    if scope is None:
+    """The caller if allowed; a Denial if not; None for a public route, which needs no token."""
+    route = match_route(method, path)
+    if route is None:
+        return Denial(ErrorCode.NOT_FOUND, "No such route.")
+    if route.scope is None:
         return None
-    principal = principal_from_event(event)
+    return authorize_scope(principal_from_event(event), route.scope)
+
+
+def authorize_scope(principal: Principal | None, scope: str | None) -> Principal | Denial:
+    """The caller when they hold `scope`; a route without a scope (None) is refused to all."""
     if principal is None:
         return Denial(ErrorCode.UNAUTHORIZED, "A valid bearer token is required.")
+    if scope is None:
+        return Denial(ErrorCode.FORBIDDEN, "This route has no scope entry; it is refused.")
     if scope not in principal.scopes:
         return Denial(ErrorCode.FORBIDDEN, f"The token lacks the scope {scope}.")
     return principal

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from refund_service.domain.errors import DomainError
+from refund_service.domain.ids import MAX_TRANSACTION_ID_LENGTH, TRANSACTION_ID_PATTERN
 from refund_service.domain.money import validate_currency
 
 MAX_BODY_BYTES = 16 * 1024
@@ -25,6 +26,11 @@ MAX_AMOUNT = 10**15  # far beyond any real payment, well inside DynamoDB's numbe
 
 Identifier = Annotated[
     StrictStr, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")
+]
+# Transaction ids are the service's own (refund ids derive from them): no `:` (domain/ids.py).
+TransactionIdentifier = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=MAX_TRANSACTION_ID_LENGTH, pattern=TRANSACTION_ID_PATTERN),
 ]
 Amount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT, description="Minor units of currency")]
 NonNegativeAmount = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)]
@@ -59,7 +65,7 @@ class Strict(BaseModel):
 
 
 class RefundRequest(Strict):
-    transaction_id: Identifier
+    transaction_id: TransactionIdentifier
     amount: Amount | None = None
     currency: CurrencyCode | None = None
     reason: Literal["requested_by_customer", "duplicate", "fraudulent", "other"]
@@ -81,7 +87,7 @@ class PaymentRequest(Strict):
     """A payment to record. `settlement_currency` and `fx_rate` come together or not at all;
     `tax_amount` and `fee_amount` are at most `amount`."""
 
-    transaction_id: Identifier
+    transaction_id: TransactionIdentifier
     amount: Amount
     currency: CurrencyCode
     status: Literal["completed", "pending", "failed", "voided"]

@@ -14,6 +14,7 @@ from refund_service.adapters.processors.webhooks import (
     WebhookSignatureError,
 )
 from refund_service.api.errors import error_body
+from refund_service.api.request_guard import webhook_body_refusal
 from refund_service.bootstrap import aws_client, build_services
 from refund_service.domain.errors import ErrorCode
 from refund_service.observability import PowertoolsMetricsSink, logger, metrics, tracer
@@ -62,6 +63,15 @@ def receive(event: dict[str, Any], svc: Services, config: Settings, log: Any) ->
         return _answer(
             404, error_body(ErrorCode.NOT_FOUND, f"No webhooks are configured for {processor!r}.")
         )
+    body = _body(event)
+    # Refused unread: an Adyen signature can only be checked once the body is parsed.
+    limits = webhook_body_refusal(body)
+    if limits is not None:
+        logger.warning("webhook refused: body over the limits", extra={"processor": processor})
+        return _answer(
+            401,
+            error_body(ErrorCode.UNAUTHORIZED, "The body cannot carry a valid signature.", limits),
+        )
     try:
         parser = build_webhook_parser(
             processor,
@@ -69,12 +79,16 @@ def receive(event: dict[str, Any], svc: Services, config: Settings, log: Any) ->
             simulated_secret=config.simulated_webhook_secret,
             metrics=svc.metrics,
         )
-        events = parser.parse(event.get("headers") or {}, _body(event))
+        events = parser.parse(event.get("headers") or {}, body)
     except WebhookSignatureError:
         logger.warning("webhook refused: bad or missing signature", extra={"processor": processor})
         return _answer(401, error_body(ErrorCode.UNAUTHORIZED, "The signature is not valid."))
     except WebhookPayloadError as error:
         return _answer(400, error_body(ErrorCode.VALIDATION_ERROR, str(error)))
+    except UnicodeError:  # a lone surrogate cannot be encoded to check an Adyen signature
+        return _answer(
+            400, error_body(ErrorCode.VALIDATION_ERROR, "The body holds text that is not Unicode.")
+        )
     handled = [handle_event(svc, log, item) for item in events]
     for item in handled:
         attention = item.outcome in (WebhookOutcome.CONFLICT, WebhookOutcome.UNKNOWN_REFUND)

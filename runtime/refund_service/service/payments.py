@@ -74,7 +74,10 @@ def normalize_moment(value: str, field: str) -> str:
         raise _invalid(f"{field} is not an ISO 8601 date-time.", field) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return timestamp(moment)
+    try:
+        return timestamp(moment)
+    except (OverflowError, ValueError):  # e.g. year 1 at +14:00 falls before year 1 in UTC
+        raise _invalid(f"{field} is outside the years a timestamp can hold.", field) from None
 
 
 def _validate(cmd: PaymentCommand, services: Services, now: datetime) -> None:
