@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from refund_service.adapters.dynamodb.event_log import DynamoDBEventLog
-from refund_service.adapters.processors.webhooks import adyen_signature
+from refund_service.adapters.processors.webhooks_adyen import adyen_signature
 from refund_service.api.request_guard import WEBHOOK_MAX_BYTES, WEBHOOK_MAX_DEPTH
 from refund_service.handlers import webhooks
 from refund_service.settings import Settings
