@@ -7,21 +7,28 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
-export AWS_DEFAULT_REGION ?= us-east-1
+# Extra context for synth and deploy, e.g. CONTEXT="-c stage=prod -c processor=stripe".
+CONTEXT ?=
 
 .PHONY: help install test lint typecheck unit synth deploy run token reset demo bench fuzz stress openapi clean
 
 help:
+	@echo "make install  create .venv from the hashed lock and install the pinned CDK CLI"
 	@echo "make run      start the whole service locally on http://127.0.0.1:$${PORT:-8000}"
 	@echo "make test     lint, type-check and run every test (what CI runs)"
+	@echo "make lint     ruff check and ruff format --check"
+	@echo "make typecheck  mypy (strict) on runtime/ and stacks/"
+	@echo "make unit     pytest only"
 	@echo "make token    print a local token (SCOPES=\"refunds:read ...\" to narrow it)"
 	@echo "make demo     a narrated walk through the running local stack"
 	@echo "make reset    wipe local data"
 	@echo "make synth    synthesize the CloudFormation template offline"
+	@echo "make deploy   preflight checks, then cdk deploy (AWS_REGION or the profile's region; CONTEXT=\"-c stage=prod\")"
 	@echo "make bench    benchmarks, printed as a table and written to docs/performance.md"
 	@echo "make fuzz     schemathesis against the local stack's OpenAPI document"
 	@echo "make stress   2,000 mixed concurrent requests, then every ledger verified"
 	@echo "make openapi  regenerate docs/openapi.json from the code"
+	@echo "make clean    remove .venv, node_modules and build outputs"
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -47,11 +54,15 @@ unit: install
 
 test: lint typecheck unit
 
+# Synth makes no AWS call; the region only keeps the CLI quiet on a machine without one.
+synth: export AWS_DEFAULT_REGION ?= us-east-1
 synth: install
-	node_modules/.bin/cdk synth --no-notices --quiet
+	node_modules/.bin/cdk synth --no-notices --quiet $(CONTEXT)
 
+# No default region here: the preflight refuses to guess one (stacks/preflight.py).
 deploy: install
-	node_modules/.bin/cdk deploy --no-notices --all
+	PYTHONPATH=runtime $(BIN)/python -m stacks.preflight $(CONTEXT)
+	node_modules/.bin/cdk deploy --no-notices --all $(CONTEXT)
 
 run: install
 	$(BIN)/python -m local run

@@ -22,6 +22,16 @@ from refund_service.settings import PROCESSORS
 # the layer published for exactly this release (docs/decisions/0004-powertools-layer.md).
 POWERTOOLS_LAYER_VERSION = "3.37.0"
 LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
+LAMBDA_ARCHITECTURE = lambda_.Architecture.ARM_64
+
+
+def powertools_layer_parameter() -> str:
+    """The public SSM parameter holding the layer ARN of exactly POWERTOOLS_LAYER_VERSION."""
+    return (
+        f"/aws/service/powertools/python/{LAMBDA_ARCHITECTURE.name}/"
+        f"{LAMBDA_RUNTIME.name}/{POWERTOOLS_LAYER_VERSION}"
+    )
+
 
 RETENTION_BY_DAYS = {
     1: logs.RetentionDays.ONE_DAY,

@@ -29,14 +29,19 @@ from refund_service.storage.schema import (
     REFUND_ID_INDEX,
     TableSpec,
 )
-from stacks.config import LAMBDA_RUNTIME, POWERTOOLS_LAYER_VERSION, ServiceConfig
+from stacks.config import (
+    LAMBDA_ARCHITECTURE,
+    LAMBDA_RUNTIME,
+    ServiceConfig,
+    powertools_layer_parameter,
+)
 from stacks.constructs.bundling import runtime_code
 from stacks.constructs.keys import Keys
 from stacks.constructs.secrets import ProcessorSecret
 from stacks.constructs.tables import Tables
 from stacks.nag import acknowledge
 
-ARCHITECTURE = lambda_.Architecture.ARM_64
+ARCHITECTURE = LAMBDA_ARCHITECTURE
 SIMULATED = "simulated"
 
 
@@ -410,11 +415,9 @@ class Functions(Construct):
         AWS publishes each release's layer ARN as a public SSM parameter; CloudFormation reads it
         when it deploys, so synth stays offline.
         """
-        parameter = (
-            f"/aws/service/powertools/python/{ARCHITECTURE.name}/"
-            f"{LAMBDA_RUNTIME.name}/{POWERTOOLS_LAYER_VERSION}"
+        layer_arn = ssm.StringParameter.value_for_string_parameter(
+            self, powertools_layer_parameter()
         )
-        layer_arn = ssm.StringParameter.value_for_string_parameter(self, parameter)
         return lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)
 
 
