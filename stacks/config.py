@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -175,10 +176,17 @@ def _matching(pattern: re.Pattern[str], what: str, optional: bool = False) -> Ca
 
 
 def _issuer(raw: Any) -> str:
+    """Kept exactly as given: API Gateway compares the token's `iss` with it byte for byte, and
+    some providers end theirs in `/` (Auth0: `https://tenant.auth0.com/`)."""
     if raw == "":
         return ""
-    if not isinstance(raw, str) or not raw.startswith("https://") or raw.endswith("/"):
-        raise ValueError(f"must be an https:// URL without a trailing slash, got {raw!r}")
+    if not isinstance(raw, str):
+        raise ValueError(f"must be an https:// URL, got {raw!r}")
+    url = urlsplit(raw)
+    if url.scheme != "https" or not url.hostname:
+        raise ValueError(f"must be an https:// URL with a host, got {raw!r}")
+    if "?" in raw or "#" in raw:
+        raise ValueError(f"must have no query or fragment, got {raw!r}")
     return raw
 
 
