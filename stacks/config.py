@@ -78,6 +78,9 @@ DEFAULTS: dict[str, Any] = {
     "processor_reconcile_window_hours": 48,
     "api_throttle_rate": 50,
     "api_throttle_burst": 100,
+    "webhook_throttle_rate": 10,
+    "webhook_throttle_burst": 20,
+    "reserve_scheduled_concurrency": False,
     "audit_decryptor_role_arn": "",
 }
 
@@ -102,6 +105,14 @@ class ServiceConfig:
     processor_reconcile_window_hours: int
     api_throttle_rate: int
     api_throttle_burst: int
+    # POST /webhooks/{processor}'s own route limits: processors retry, so a flood costs them
+    # nothing and a lower limit keeps it from taking the API's capacity.
+    webhook_throttle_rate: int
+    webhook_throttle_burst: int
+    # One reserved instance per scheduled function, so two runs can never overlap. Off by
+    # default: reserving needs unreserved concurrency to spare, which a new account's quota of
+    # 10 does not have, and the deploy fails.
+    reserve_scheduled_concurrency: bool
     # The one principal that may decrypt audit fields (break-glass); empty: nobody may.
     audit_decryptor_role_arn: str
 
@@ -227,6 +238,9 @@ def load_config(context: Mapping[str, Any]) -> ServiceConfig:
         ),
         api_throttle_rate=reader.read("api_throttle_rate", _integer(1, 10_000)),
         api_throttle_burst=reader.read("api_throttle_burst", _integer(1, 5_000)),
+        webhook_throttle_rate=reader.read("webhook_throttle_rate", _integer(1, 10_000)),
+        webhook_throttle_burst=reader.read("webhook_throttle_burst", _integer(1, 5_000)),
+        reserve_scheduled_concurrency=reader.read("reserve_scheduled_concurrency", _boolean),
         audit_decryptor_role_arn=reader.read(
             "audit_decryptor_role_arn", _matching(_ROLE_ARN, "an IAM role ARN", True)
         ),
@@ -246,6 +260,8 @@ def _cross_field_errors(config: ServiceConfig) -> list[str]:
         )
     if config.api_throttle_burst < config.api_throttle_rate:
         errors.append("api_throttle_burst must be at least api_throttle_rate")
+    if config.webhook_throttle_burst < config.webhook_throttle_rate:
+        errors.append("webhook_throttle_burst must be at least webhook_throttle_rate")
     return errors
 
 

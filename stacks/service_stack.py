@@ -61,9 +61,8 @@ class RefundServiceStack(Stack):
         Schedules(
             self,
             "Schedules",
-            reconciler=self.functions.reconciler,
-            verifier=self.functions.verifier,
-            processor_reconciler=self.functions.processor_reconciler,
+            runs=self.functions.scheduled_runs(),
+            queue_key=self.keys.operations,
         )
         self.monitoring = Monitoring(
             self,

@@ -37,6 +37,7 @@ from stacks.config import (
 )
 from stacks.constructs.bundling import runtime_code
 from stacks.constructs.keys import Keys
+from stacks.constructs.schedules import ScheduledRun
 from stacks.constructs.secrets import ProcessorSecret
 from stacks.constructs.tables import Tables
 from stacks.nag import acknowledge
@@ -121,6 +122,7 @@ class FunctionSpec:
     encrypts_audit_fields: bool = False
     processor: ProcessorAccess | None = None  # None: never talks to the processor
     scheduled: bool = False
+    every: Duration | None = None  # a scheduled function's interval (stacks/constructs/schedules)
 
 
 API = FunctionSpec(
@@ -182,6 +184,7 @@ RECONCILER = FunctionSpec(
     timeout=Duration.minutes(4),  # ends before the next run starts
     processor=ProcessorAccess(simulator_memory=("dynamodb:GetItem", "dynamodb:UpdateItem")),
     scheduled=True,
+    every=Duration.minutes(5),
 )
 VERIFIER = FunctionSpec(
     construct_id="Verifier",
@@ -192,6 +195,7 @@ VERIFIER = FunctionSpec(
     timeout=Duration.minutes(15),
     memory_mb=1024,
     scheduled=True,
+    every=Duration.hours(1),
 )
 PROCESSOR_RECONCILER = FunctionSpec(
     construct_id="ProcessorReconciler",
@@ -209,8 +213,24 @@ PROCESSOR_RECONCILER = FunctionSpec(
     timeout=Duration.minutes(10),  # pages through the processor's list; well inside the hour
     processor=ProcessorAccess(),  # lists refunds; the simulated processor cannot list yet
     scheduled=True,
+    every=Duration.hours(1),
 )
 FUNCTIONS = (API, WEBHOOKS, RECONCILER, VERIFIER, PROCESSOR_RECONCILER)
+
+
+# Lambda's asynchronous queue is at-least-once and retries twice by default; either could start
+# a scheduled run while the previous one is still going. With no retries and events dropped
+# once they are older than the interval less the timeout, a run starts and ends before the next
+# one is due, so runs do not overlap (a duplicate delivery aside: reserve_scheduled_concurrency
+# closes that too). A run that fails is made up by the next one; failures reach the DLQ.
+MIN_EVENT_AGE = Duration.seconds(60)  # Lambda's lower bound
+
+
+def max_event_age(spec: FunctionSpec) -> Duration:
+    """How long a scheduled run may wait in Lambda's queue and still end before the next run."""
+    assert spec.every is not None
+    slack = int(spec.every.to_seconds() - spec.timeout.to_seconds())
+    return Duration.seconds(max(slack, int(MIN_EVENT_AGE.to_seconds())))
 
 
 @dataclass(frozen=True)
@@ -279,6 +299,8 @@ class ServiceFunction(Construct):
 
     def _function(self) -> lambda_.Function:
         spec = self.spec
+        scheduled = spec.every is not None
+        reserve = scheduled and self._shared.config.reserve_scheduled_concurrency
         return lambda_.Function(
             self,
             "Function",
@@ -289,12 +311,16 @@ class ServiceFunction(Construct):
             code=self._shared.code,
             layers=[self._shared.powertools],
             environment={name: self._shared.environment_values[name] for name in spec.environment},
+            environment_encryption=self._shared.keys.operations,
             timeout=spec.timeout,
             memory_size=spec.memory_mb,
             tracing=lambda_.Tracing.ACTIVE,
             role=self.role,
             log_group=self.log_group,
             dead_letter_queue=self.dead_letter_queue,
+            retry_attempts=0 if scheduled else None,
+            max_event_age=max_event_age(spec) if scheduled else None,
+            reserved_concurrent_executions=1 if reserve else None,
         )
 
     def _grant_tables(self) -> None:
@@ -400,6 +426,23 @@ class Functions(Construct):
     @property
     def processor_reconciler(self) -> lambda_.Function:
         return self.by_spec[PROCESSOR_RECONCILER.construct_id].function
+
+    def scheduled_runs(self) -> list[ScheduledRun]:
+        """Each function with an interval, as the scheduler invokes it."""
+        runs = []
+        for name, built in self.by_spec.items():
+            if built.spec.every is None or built.dead_letter_queue is None:
+                continue
+            runs.append(
+                ScheduledRun(
+                    construct_id=name,
+                    every=built.spec.every,
+                    description=built.spec.description,
+                    function=built.function,
+                    dead_letter_queue=built.dead_letter_queue,
+                )
+            )
+        return runs
 
     @property
     def dead_letter_queues(self) -> dict[str, sqs.Queue]:
