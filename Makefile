@@ -5,12 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+CHECKOV_OUT := .build/checkov
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 # Extra context for synth and deploy, e.g. CONTEXT="-c stage=prod -c processor=stripe".
 CONTEXT ?=
 
-.PHONY: help install test lint typecheck unit synth deploy run token reset demo bench fuzz stress openapi clean
+.PHONY: help install test lint typecheck unit checkov synth deploy run token reset demo bench fuzz stress openapi lock clean
 
 help:
 	@echo "make install  create .venv from the hashed lock and install the pinned CDK CLI"
@@ -19,6 +22,7 @@ help:
 	@echo "make lint     ruff check and ruff format --check"
 	@echo "make typecheck  mypy (strict) on runtime/ and stacks/"
 	@echo "make unit     pytest only"
+	@echo "make checkov  checkov on the synthesized template: any failed check fails"
 	@echo "make token    print a local token (SCOPES=\"refunds:read ...\" to narrow it)"
 	@echo "make demo     a narrated walk through the running local stack"
 	@echo "make reset    wipe local data"
@@ -28,15 +32,31 @@ help:
 	@echo "make fuzz     schemathesis against the local stack's OpenAPI document"
 	@echo "make stress   2,000 mixed concurrent requests, then every ledger verified"
 	@echo "make openapi  regenerate docs/openapi.json from the code"
+	@echo "make lock     re-resolve the hashed locks after changing a requirements*.txt"
 	@echo "make clean    remove .venv, node_modules and build outputs"
 
 install: $(STAMP) $(NODE_STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+# Installs come from the hashed locks, never from the loose pins: a fresh install runs exactly
+# what the tests ran (docs/decisions/0019-hashed-locks.md).
+$(STAMP): requirements.lock requirements-bootstrap.lock
+	@echo "install: Python packages into $(VENV) (from requirements.lock)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.8
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-bootstrap.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
 	touch $@
+
+# checkov pins an old boto3 exactly, so it lives in a venv of its own.
+$(CHECKOV_STAMP): requirements-checkov.lock $(STAMP)
+	@echo "install: checkov into $(CHECKOV_VENV) (from requirements-checkov.lock)"
+	$(BIN)/uv venv --quiet --allow-existing --python $(PYTHON) $(CHECKOV_VENV)
+	$(BIN)/uv pip install --quiet --python $(CHECKOV_VENV)/bin/python --require-hashes -r requirements-checkov.lock
+	touch $@
+
+lock: $(STAMP)
+	$(BIN)/uv pip compile requirements-dev.txt --universal --python-version 3.11 --generate-hashes --quiet -o requirements.lock
+	$(BIN)/uv pip compile requirements-checkov.txt --universal --python-version 3.11 --generate-hashes --quiet -o requirements-checkov.lock
+	$(BIN)/uv pip compile requirements-bootstrap.txt --universal --python-version 3.11 --generate-hashes --quiet -o requirements-bootstrap.lock
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -52,7 +72,14 @@ typecheck: $(STAMP)
 unit: install
 	$(BIN)/pytest
 
-test: lint typecheck unit
+test: lint typecheck unit checkov
+
+# The template exactly as `make synth` builds it (cdk-nag included), then checkov on it.
+checkov: $(CHECKOV_STAMP)
+	rm -rf $(CHECKOV_OUT)
+	CDK_OUTDIR=$(CHECKOV_OUT) $(BIN)/python app.py
+	$(CHECKOV_VENV)/bin/checkov --framework cloudformation --compact --quiet --skip-download \
+		$$(printf -- '--file %s ' $(CHECKOV_OUT)/*.template.json)
 
 # Synth makes no AWS call; the region only keeps the CLI quiet on a machine without one.
 synth: export AWS_DEFAULT_REGION ?= us-east-1

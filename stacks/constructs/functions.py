@@ -29,6 +29,7 @@ from refund_service.storage.schema import (
     REFUND_ID_INDEX,
     TableSpec,
 )
+from stacks.checkov import skip_check
 from stacks.config import (
     LAMBDA_ARCHITECTURE,
     LAMBDA_RUNTIME,
@@ -265,6 +266,7 @@ class ServiceFunction(Construct):
         self._grant_tables()
         self._grant_keys_and_secret()
         self._acknowledge_tracing_permissions()
+        self._explain_checkov_skips()
 
     def _log_group(self) -> logs.LogGroup:
         log_group = logs.LogGroup(
@@ -371,6 +373,31 @@ class ServiceFunction(Construct):
 
     def _allow(self, actions: tuple[str, ...] | list[str], resources: list[str]) -> None:
         self.role.add_to_policy(iam.PolicyStatement(actions=list(actions), resources=resources))
+
+    def _explain_checkov_skips(self) -> None:
+        skip_check(
+            self.function,
+            "CKV_AWS_117",
+            "No VPC: the function reaches only AWS APIs (DynamoDB, KMS, Secrets Manager, X-Ray) "
+            "and the processor's public HTTPS API, all over TLS with IAM or signed requests; "
+            "there is no private resource for a VPC to shield, and one would add NAT cost.",
+        )
+        if self.spec.every is None:
+            skip_check(
+                self.function,
+                "CKV_AWS_116",
+                "No dead-letter queue: API Gateway invokes this function synchronously and the "
+                "caller gets the error; Lambda sends only failed asynchronous events to a DLQ.",
+            )
+        if self.spec.every is None or not self._shared.config.reserve_scheduled_concurrency:
+            skip_check(
+                self.function,
+                "CKV_AWS_115",
+                "No reserved concurrency: reserving fails deploys on accounts whose quota is 10 "
+                "and takes capacity from the rest of the account; API Gateway's route throttles "
+                "bound the request functions, and scheduled runs cannot overlap "
+                "(reserve_scheduled_concurrency turns reserving on, docs/deploy.md).",
+            )
 
     def _acknowledge_tracing_permissions(self) -> None:
         acknowledge(
