@@ -13,6 +13,7 @@ from constructs import Construct
 from refund_service.observability_names import SERVICE_NAME
 from stacks.config import ServiceConfig
 from stacks.constructs.functions import Functions
+from stacks.constructs.fx_rates import FxRatesMonitoring
 from stacks.constructs.http_api import HttpApi
 from stacks.constructs.identity import Identity
 from stacks.constructs.keys import Keys
@@ -72,6 +73,13 @@ class RefundServiceStack(Stack):
             api=self.http_api.api,
             functions={name: built.function for name, built in self.functions.by_spec.items()},
             dead_letter_queues=self.functions.dead_letter_queues,
+        )
+        FxRatesMonitoring(
+            self,
+            "FxRates",
+            stage=config.stage,
+            topic=self.monitoring.topic,
+            dashboard=self.monitoring.dashboard,
         )
         self._outputs()
 

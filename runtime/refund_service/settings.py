@@ -37,6 +37,8 @@ class Settings:
     simulated_webhook_secret: str = ""
     # Processor reconciliation: how far back each run compares the processor's refunds.
     processor_reconcile_window_hours: int = 48
+    # The stored ECB daily rates; empty: none (the bundled history serves every quote).
+    fx_rates_table: str = ""
 
 
 # Settings field -> environment variable.
@@ -54,6 +56,7 @@ VARIABLES = {
     "stale_pending_hours": "STALE_PENDING_HOURS",
     "simulated_webhook_secret": "SIMULATED_WEBHOOK_SECRET",
     "processor_reconcile_window_hours": "PROCESSOR_RECONCILE_WINDOW_HOURS",
+    "fx_rates_table": "FX_RATES_TABLE_NAME",
 }
 # Read only by the local stack: no deployed function is given these (the simulated processor
 # is local), and the stack's environment contract leaves them out.

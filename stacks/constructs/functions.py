@@ -23,6 +23,7 @@ from refund_service.observability_names import METRICS_NAMESPACE, SERVICE_NAME
 from refund_service.settings import POWERTOOLS_VARIABLES, VARIABLES
 from refund_service.storage.schema import (
     AUDIT_TABLE,
+    FX_RATES_TABLE,
     IDEMPOTENCY_TABLE,
     LEDGER_TABLE,
     PENDING_REFUNDS_INDEX,
@@ -92,6 +93,10 @@ IDEMPOTENCY_RECORDS = TableAccess(
 )
 # Webhooks remember the processor event ids they handled (adapters/dynamodb/event_log.py).
 WEBHOOK_EVENT_LOG = TableAccess(("dynamodb:GetItem", "dynamodb:PutItem"))
+# API: a refund's FX quote reads the requested day (GetItem), else the latest before (Query).
+FX_RATES_READ = TableAccess(("dynamodb:GetItem", "dynamodb:Query"))
+# FX-rates function: stores each day, then reads the newest stored day for its age metric.
+FX_RATES_STORE = TableAccess(("dynamodb:PutItem", "dynamodb:Query"))
 
 
 @dataclass(frozen=True)
@@ -140,11 +145,13 @@ API = FunctionSpec(
         "processor",
         "currency_conversion",
         "processor_secret_arn",
+        "fx_rates_table",
     ),
     table_access=(
         (LEDGER_TABLE, LEDGER_REQUESTS),
         (AUDIT_TABLE, AUDIT_READ_AND_APPEND),
         (IDEMPOTENCY_TABLE, IDEMPOTENCY_RECORDS),
+        (FX_RATES_TABLE, FX_RATES_READ),
     ),
     timeout=Duration.seconds(29),  # API Gateway gives up after 30 s
     memory_mb=1024,
@@ -216,7 +223,19 @@ PROCESSOR_RECONCILER = FunctionSpec(
     scheduled=True,
     every=Duration.hours(1),
 )
-FUNCTIONS = (API, WEBHOOKS, RECONCILER, VERIFIER, PROCESSOR_RECONCILER)
+FX_RATES = FunctionSpec(
+    construct_id="FxRates",
+    handler="refund_service.handlers.fx_rates.handler",
+    description="Every 3 hours: fetches the ECB daily reference rates, validates and stores them",
+    environment=_variables("fx_rates_table"),
+    table_access=((FX_RATES_TABLE, FX_RATES_STORE),),
+    timeout=Duration.minutes(1),
+    memory_mb=256,
+    scheduled=True,
+    # The ECB publishes once per TARGET day around 16:00 CET; 3-hourly picks it up the same day.
+    every=Duration.hours(3),
+)
+FUNCTIONS = (API, WEBHOOKS, RECONCILER, VERIFIER, PROCESSOR_RECONCILER, FX_RATES)
 
 
 # Lambda's asynchronous queue is at-least-once and retries twice by default; either could start
@@ -508,6 +527,7 @@ def _environment_values(
         "reconcile_after_minutes": str(config.reconcile_after_minutes),
         "stale_pending_hours": str(config.stale_pending_hours),
         "processor_reconcile_window_hours": str(config.processor_reconcile_window_hours),
+        "fx_rates_table": tables.fx_rates.table.table_name,
     }
     values = {VARIABLES[field]: value for field, value in settings.items()}
     values.update(zip(POWERTOOLS_VARIABLES, (SERVICE_NAME, METRICS_NAMESPACE), strict=True))

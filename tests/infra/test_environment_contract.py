@@ -70,7 +70,8 @@ def test_variables_per_function() -> None:
         "Api": tables
         | processor
         | powertools
-        | {"AUDIT_KEY_ID", "REFUND_WINDOW_DAYS", "FEE_POLICY", "CURRENCY_CONVERSION"},
+        | {"AUDIT_KEY_ID", "REFUND_WINDOW_DAYS", "FEE_POLICY", "CURRENCY_CONVERSION"}
+        | {"FX_RATES_TABLE_NAME"},
         "Webhooks": tables | processor | powertools,
         "Reconciler": tables
         | processor
@@ -81,6 +82,7 @@ def test_variables_per_function() -> None:
         | processor
         | powertools
         | {"RECONCILE_AFTER_MINUTES", "PROCESSOR_RECONCILE_WINDOW_HOURS"},
+        "FxRates": {"FX_RATES_TABLE_NAME"} | powertools,
     }
 
 

@@ -47,6 +47,8 @@ EXPECTED_DATA_GRANTS = {
         },
         **TABLE_KEY_WRITES,
         "key:audit-fields": {"kms:GenerateDataKey"},
+        # a refund's FX quote: the requested day, else the latest stored before it
+        "fx-rates": {"dynamodb:GetItem", "dynamodb:Query"},
     },
     "Webhooks": {
         # load, find_payment (disputes), find_refund, commit
@@ -81,6 +83,12 @@ EXPECTED_DATA_GRANTS = {
         **TABLE_KEY_WRITES,
         **DEAD_LETTERS,
     },
+    "FxRates": {
+        # store each day; the newest stored day, for the age metric
+        "fx-rates": {"dynamodb:PutItem", "dynamodb:Query"},
+        **TABLE_KEY_WRITES,
+        **DEAD_LETTERS,
+    },
 }
 # With a real processor: its secret instead of the simulator's memory.
 SECRET = {"secret": {"secretsmanager:GetSecretValue"}}
@@ -93,9 +101,10 @@ EXPECTED_WITH_STRIPE = {
     },
     "Verifier": EXPECTED_DATA_GRANTS["Verifier"],
     "ProcessorReconciler": {**EXPECTED_DATA_GRANTS["ProcessorReconciler"], **SECRET},
+    "FxRates": EXPECTED_DATA_GRANTS["FxRates"],
 }
 FUNCTIONS = tuple(EXPECTED_DATA_GRANTS)
-SCHEDULED = ("Reconciler", "Verifier", "ProcessorReconciler")
+SCHEDULED = ("Reconciler", "Verifier", "ProcessorReconciler", "FxRates")
 HISTORY_DESTROYING = ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
 
 
@@ -105,6 +114,7 @@ def _labels(synthesized: Synthesized, function: str) -> dict[str, str]:
         "ledger": "Tables/PaymentLedger/Resource",
         "audit": "Tables/PaymentAuditTrail/Resource",
         "idempotency": "Tables/Idempotency/Resource",
+        "fx-rates": "Tables/FxRates/Resource",
         "key:tables": "Keys/Tables/Resource",
         "key:audit-fields": "Keys/AuditFields/Resource",
         "key:operations": "Keys/Operations/Resource",
@@ -283,6 +293,7 @@ RUNTIME_DYNAMODB_CALLS = {
     "adapters/dynamodb/ledger_store.py": {"query", "get_item", "scan", "transact_write_items"},
     "adapters/dynamodb/event_log.py": {"get_item", "put_item"},
     "adapters/processors/simulated.py": {"get_item", "put_item", "update_item"},
+    "adapters/dynamodb/fx_rates.py": {"get_item", "put_item", "query"},
 }
 TRANSACT_ITEM_KINDS = {"Put"}  # the ledger store's TransactWriteItems: conditional Puts only
 _CLIENT_CALL = re.compile(

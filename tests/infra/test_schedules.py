@@ -13,7 +13,7 @@ from stacks.app import build
 from stacks.constructs.functions import FUNCTIONS, FunctionSpec
 from tests.infra.conftest import Synthesized, arn_of, cdk_json_context
 
-EXPECTED = {"Reconciler": 300, "Verifier": 3600, "ProcessorReconciler": 3600}
+EXPECTED = {"Reconciler": 300, "Verifier": 3600, "ProcessorReconciler": 3600, "FxRates": 10800}
 SCHEDULED = [spec for spec in FUNCTIONS if spec.construct_id in EXPECTED]
 
 
@@ -38,7 +38,12 @@ def test_function_runs_on_its_schedule(synthesized: Synthesized, spec: FunctionS
     schedule = schedule_of(synthesized, spec)
     seconds = EXPECTED[spec.construct_id]
     minutes = seconds // 60
-    expected_rate = f"rate({minutes} minutes)" if minutes < 60 else f"rate({minutes // 60} hour)"
+    hours = minutes // 60
+    expected_rate = (
+        f"rate({minutes} minutes)"
+        if minutes < 60
+        else f"rate({hours} hour{'s' if hours > 1 else ''})"
+    )
     queue = arn_of(
         synthesized.logical_id(f"Functions/{spec.construct_id}/DeadLetterQueue/Resource")
     )

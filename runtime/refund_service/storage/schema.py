@@ -87,7 +87,15 @@ IDEMPOTENCY_TABLE = TableSpec(
     ttl_attribute="expiration",
 )
 
-ALL_TABLES = (LEDGER_TABLE, AUDIT_TABLE, IDEMPOTENCY_TABLE)
+# The ECB's daily reference rates, one item per publication day (adapters/dynamodb/fx_rates.py).
+FX_RATES_TABLE = TableSpec(
+    construct_id="FxRates",
+    default_name="RefundFxRates",
+    partition_key=KeyAttribute("pk"),
+    sort_key=KeyAttribute("day"),
+)
+
+ALL_TABLES = (LEDGER_TABLE, AUDIT_TABLE, IDEMPOTENCY_TABLE, FX_RATES_TABLE)
 
 
 def create_table_request(spec: TableSpec, table_name: str) -> dict[str, Any]:
