@@ -16,6 +16,7 @@ CONTEXT ?=
 .PHONY: help install test lint typecheck unit checkov synth deploy run token reset demo bench fuzz stress openapi lock clean
 
 help:
+	@echo "make help     this list"
 	@echo "make install  create .venv from the hashed lock and install the pinned CDK CLI"
 	@echo "make run      start the whole service locally on http://127.0.0.1:$${PORT:-8000}"
 	@echo "make test     lint, type-check and run every test (what CI runs)"
