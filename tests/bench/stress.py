@@ -44,8 +44,8 @@ MIX = {
     "reuse_key": 3,
     "rollback": 5,
     "dispute": 2,
-    "resolve": 2,
-    "read_ledger": 12,
+    "resolve": 4,  # more than disputes: an open dispute blocks its payment's refunds
+    "read_ledger": 10,
     "read_refund": 10,
     "read_audit": 12,
 }

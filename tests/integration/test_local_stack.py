@@ -222,6 +222,8 @@ def test_demo_walks_through_the_running_stack(stack: RunningStack) -> None:
         '"status": "pending"',
         "rolled_back",
         "audit chain valid: True",
+        "the slow refund's own answer",
+        '"status": "won"',
     ):
         assert step in done.stdout, step
 

@@ -17,7 +17,7 @@ from tests.support.world import USER, World
 @pytest.fixture(scope="module")
 def stress(perf_stack: BenchStack) -> StressReport:
     # disputes weigh more than in `make stress`, so that a hundred requests surely hold some
-    mix = {**MIX, "dispute": 8, "resolve": 8}
+    mix = {**MIX, "dispute": 10, "resolve": 15}
     return run_stress(
         perf_stack, requests=100, clients=4, payments=6, seed=3, time_limit=60, mix=mix
     )
