@@ -72,6 +72,7 @@ class LocalConfig:
             "SIMULATED_WEBHOOK_SECRET": self.webhook_secret,
             "RECONCILE_AFTER_MINUTES": "1",
             "STALE_PENDING_HOURS": "1",
+            "PROCESSOR_RECONCILE_WINDOW_HOURS": "48",
             "POWERTOOLS_SERVICE_NAME": "refund-service",
             "POWERTOOLS_METRICS_NAMESPACE": "RefundService",
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,

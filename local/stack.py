@@ -22,7 +22,7 @@ from local.processes import (
 from local.provision import DemoPayment
 from local.simulator import local_simulator
 
-PROCESSOR_WINDOW = timedelta(hours=48)  # what processor reconciliation covers locally
+PROCESSOR_WINDOW = timedelta(hours=48)  # what `POST /local/reconcile` compares
 
 
 class LocalStack:
@@ -76,13 +76,8 @@ class LocalStack:
         self.demo = provision.demo_payments(reconciler.services())
 
     def reconcile_now(self) -> dict[str, Any]:
-        """Both reconciliations now: every pending refund whatever its age, then the
-        processor's payouts of the last two days against the ledger (local only)."""
-        return self._reconcile(older_than=timedelta(0))
-
-    def _reconcile(self, older_than: timedelta | None = None) -> dict[str, Any]:
-        """The pending-refund reconciler (with the deployed thresholds unless `older_than`
-        is given), then processor reconciliation; what each did."""
+        """Both reconciliations now (local only): every pending refund whatever its age, then
+        the processor's payouts of the last two days, up to this moment, against the ledger."""
         from refund_service.handlers import reconciler  # noqa: PLC0415
         from refund_service.service.processor_reconciliation import (  # noqa: PLC0415
             reconcile_processor,
@@ -90,33 +85,28 @@ class LocalStack:
         from refund_service.service.reconciler import reconcile  # noqa: PLC0415
 
         services = reconciler.services()
-        if older_than is None:
-            pending = reconciler.run_once(services, reconciler.settings())
-        else:
-            report = reconcile(services, older_than, timedelta(hours=1))
-            pending = {
-                "examined": report.examined,
-                "succeeded": report.succeeded,
-                "voided": report.voided,
-                "still_pending": report.still_pending,
-            }
+        report = reconcile(services, timedelta(0), timedelta(hours=1))
+        pending = {
+            "examined": report.examined,
+            "succeeded": report.succeeded,
+            "voided": report.voided,
+            "still_pending": report.still_pending,
+        }
         until = datetime.now(UTC)
         processor = reconcile_processor(services, until - PROCESSOR_WINDOW, until)
         return {"pending_refunds": pending, "processor": processor.as_dict()}
 
     def _reconcile_forever(self) -> None:
+        """The two scheduled functions, one after the other, as their schedules run them."""
+        from refund_service.handlers import processor_reconciler, reconciler  # noqa: PLC0415
+
         while not self._stopping.wait(self.config.reconcile_seconds):
-            try:
-                processor = self._reconcile()["processor"]
-            except Exception as error:  # keep the timer alive; the next run tries again
-                print(f"reconciler run failed: {type(error).__name__}: {error}", flush=True)
-                continue
-            if processor["booked"] or processor["mismatches"]:
-                print(
-                    f"processor reconciliation: booked {processor['booked']}, "
-                    f"{len(processor['mismatches'])} mismatches",
-                    flush=True,
-                )
+            for function in (reconciler, processor_reconciler):
+                try:
+                    function.run_once(function.services(), function.settings())
+                except Exception as error:  # keep the timer alive; the next run tries again
+                    name = function.__name__.rsplit(".", 1)[-1]
+                    print(f"{name} run failed: {type(error).__name__}: {error}", flush=True)
 
     def _simulate_forever(self) -> None:
         """The simulated processor's clock: pending refunds decided, webhooks delivered."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from typing import Any
 
@@ -14,8 +13,6 @@ from refund_service.domain.processor import RefundProcessor
 from refund_service.service.context import ServicePolicy, Services
 from refund_service.service.ports import FieldEncryptor, MetricsSink
 from refund_service.settings import Settings
-
-SIMULATED_WEBHOOK_SECRET = "SIMULATED_WEBHOOK_SECRET"  # noqa: S105 - a variable name
 
 
 @cache
@@ -43,8 +40,7 @@ def build_processor(settings: Settings) -> RefundProcessor:
         memory = DynamoDBSimulatorMemory(aws_client("dynamodb"), settings.idempotency_table)
         # Its webhooks exist only where a local stack delivers them, the one place that sets
         # their secret; elsewhere a pending refund is decided when looked up.
-        announce = bool(os.environ.get(SIMULATED_WEBHOOK_SECRET))
-        return SimulatedProcessor(memory, announce=announce)
+        return SimulatedProcessor(memory, announce=bool(settings.simulated_webhook_secret))
     from refund_service.adapters.processors.factory import (  # noqa: PLC0415
         build_vendor_processor,
     )
