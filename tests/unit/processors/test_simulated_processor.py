@@ -374,3 +374,19 @@ def test_without_announcing_a_pending_refund_waits_for_its_lookup(
     assert processor.decide_due().decided == [] and deliveries.sent == []
     found = processor.lookup(request())
     assert found is not None and found.code is ProcessorCode.APPROVED
+
+
+def test_a_pending_refunds_time_counts_from_its_receipt(
+    memory: SimulatorMemory, clock: MutableClock
+) -> None:
+    # Given a pending refund the processor took 4 s to answer
+    deliveries = Deliveries()
+    processor = make(memory, clock, deliveries, sleep=lambda s: clock.advance(seconds=s))
+    processor.refund(request(simulate="pending", simulate_delay_ms=4_000))
+
+    # When 5 s have passed since it was received
+    clock.advance(seconds=1)
+    due = processor.decide_due()
+
+    # Then it is decided and announced
+    assert due.decided == ["t1-REFUND"] and len(deliveries.sent) == 1

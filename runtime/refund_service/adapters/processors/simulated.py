@@ -328,13 +328,6 @@ class DueReport:
     delivered: list[str] = field(default_factory=list)
     undelivered: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, list[str]]:
-        return {
-            "decided": list(self.decided),
-            "delivered": list(self.delivered),
-            "undelivered": list(self.undelivered),
-        }
-
 
 class InvalidSimulationError(ValueError):
     """The request's `metadata` asks for something the simulator does not do."""
@@ -379,14 +372,17 @@ class SimulatedProcessor:
                 processor_code="sim_invalid_simulation",
                 processor_message=str(error),
             )
+        received_at = self._clock()
         self._sleep(delay_ms / 1000)  # received, not decided: a lookup finds nothing yet
         announce = self._announce and outcome in ANNOUNCED_OUTCOMES
-        record = self.memory.add(self._decision(request, code), announce)
+        record = self.memory.add(self._decision(request, code, received_at), announce)
         if outcome == "timeout":
             raise ProcessorTimeoutError("simulated timeout: the answer was lost")
         return _result(record)
 
-    def _decision(self, request: ProcessorRefundRequest, code: ProcessorCode) -> SimulatedRefund:
+    def _decision(
+        self, request: ProcessorRefundRequest, code: ProcessorCode, received_at: datetime
+    ) -> SimulatedRefund:
         now = self._clock()
         paid = code is ProcessorCode.APPROVED
         return SimulatedRefund(
@@ -396,7 +392,7 @@ class SimulatedProcessor:
             currency=request.currency,
             code=code.value,
             reference=f"sim_{request.refund_id}",
-            received_at=now,
+            received_at=received_at,
             decided_at=None if code is ProcessorCode.PENDING else now,
             payments=1 if paid else 0,
         )
