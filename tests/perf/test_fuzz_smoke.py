@@ -18,7 +18,7 @@ def test_valid_requests_get_documented_answers_and_no_server_error(perf_stack: B
         workers=1,
     )
     assert run.returncode == 0, run.output[-4000:]
-    assert "8 selected / 8 total" in run.output, run.output[-4000:]
+    assert "11 selected / 11 total" in run.output, run.output[-4000:]
 
 
 def test_a_body_that_is_not_utf8_is_refused_as_invalid(perf_stack: BenchStack) -> None:
@@ -33,5 +33,5 @@ def test_hostile_methods_and_bodies_get_no_server_error_and_the_envelope(
 ) -> None:
     sent, failures = hostile_failures(perf_stack)
     assert failures == []
-    # 8 operations, each with and without a token: 2 method spellings and every hostile body
-    assert sent == 8 * 2 * (2 + len(HOSTILE_BODIES))
+    # 11 operations, each with and without a token: 2 method spellings and every hostile body
+    assert sent == 11 * 2 * (2 + len(HOSTILE_BODIES))
