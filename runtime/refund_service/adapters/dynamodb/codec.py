@@ -8,6 +8,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from refund_service.adapters.dynamodb import refund_index
 from refund_service.domain.audit import AuditAction, AuditRecord, ChainHead, Initiator
 from refund_service.domain.chargeback import Chargeback, ChargebackStatus
 from refund_service.domain.ledger import (
@@ -196,7 +197,9 @@ def entry_from_item(item: dict[str, Any]) -> Entry:
 # --- refunds ----------------------------------------------------------------------------------
 
 
-def refund_to_item(refund: Refund) -> dict[str, Any]:
+def refund_to_item(refund: Refund, fx_adjustment_amount: int | None = None) -> dict[str, Any]:
+    """The refund record with its search-index attributes; `fx_adjustment_amount`, when given,
+    is what its FX_ADJUSTMENT entry booked (a derived attribute the daily report sums)."""
     item = asdict(refund)
     item.update(
         pk=partition_key(refund.transaction_id),
@@ -205,6 +208,8 @@ def refund_to_item(refund: Refund) -> dict[str, Any]:
         status=refund.status.value,
         entry_seqs=list(refund.entry_seqs),
         conversion=_fx_to_item(refund.conversion),
+        fx_adjustment_amount=fx_adjustment_amount,
+        **refund_index.index_attributes(refund),
     )
     if refund.status is RefundStatus.PENDING and refund.pending_since:
         item["pending_bucket"] = PENDING_BUCKET  # only pending refunds enter the sparse index

@@ -8,12 +8,15 @@ these make every change all-or-nothing and serialize changes per transaction.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from dataclasses import fields
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from refund_service.adapters.dynamodb import codec
+from refund_service.adapters.dynamodb import codec, refund_index
+from refund_service.domain.ledger import Entry, EntryType
+from refund_service.domain.refund import Refund, RefundStatus
 from refund_service.domain.summary import Summary
 from refund_service.service.ports import (
     Change,
@@ -22,10 +25,26 @@ from refund_service.service.ports import (
     PendingRefundRef,
     TransactionState,
 )
-from refund_service.storage.schema import PENDING_BUCKET, PENDING_REFUNDS_INDEX, REFUND_ID_INDEX
+from refund_service.service.search import REPORT_PAGE_SIZE, Bounds, IndexedRefund, time_bound
+from refund_service.storage.schema import (
+    PENDING_BUCKET,
+    PENDING_REFUNDS_INDEX,
+    REFUND_ID_INDEX,
+    REFUND_SEARCH_SHARDS,
+    REFUNDS_BY_DAY_INDEX,
+    REFUNDS_BY_STATUS_INDEX,
+    REFUNDS_BY_TRANSACTION_INDEX,
+)
 
 _NOT_EXISTS = "attribute_not_exists(pk)"
 _RETRYABLE_CANCEL = {"ConditionalCheckFailed", "TransactionConflict"}
+_REFUND_KEY = ("pk", "sk")
+_FX_ADJUSTMENT = "fx_adjustment_amount"
+# Every attribute a refund record may hold: one a write leaves out is removed, except the
+# derived FX adjustment, which only the change that books it sets.
+_REFUND_ATTRIBUTES = frozenset(
+    {f.name for f in fields(Refund)} | {"refund_key", "pending_bucket"} | refund_index.ATTRIBUTES
+)
 
 
 class DynamoDBLedgerStore:
@@ -147,6 +166,86 @@ class DynamoDBLedgerStore:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    # --- the refund search indexes (decision 0014) --------------------------------------------
+
+    def refunds_of_transaction(
+        self, transaction_id: str, bounds: Bounds, status: RefundStatus | None, page_size: int
+    ) -> Iterator[IndexedRefund]:
+        only = {"status": status.value} if status else {}
+        return self._index_stream(
+            REFUNDS_BY_TRANSACTION_INDEX, "search_txn", transaction_id, bounds, page_size, only
+        )
+
+    def refunds_with_status(
+        self, status: RefundStatus, bounds: Bounds, page_size: int
+    ) -> list[Iterator[IndexedRefund]]:
+        return [
+            self._index_stream(
+                REFUNDS_BY_STATUS_INDEX,
+                "search_status",
+                refund_index.status_partition(status, shard),
+                bounds,
+                _shard_page(page_size),
+            )
+            for shard in range(REFUND_SEARCH_SHARDS)
+        ]
+
+    def refunds_of_day(
+        self, day: date, bounds: Bounds, page_size: int, currency: str | None = None
+    ) -> list[Iterator[IndexedRefund]]:
+        only = {"currency": currency} if currency else {}
+        return [
+            self._index_stream(
+                REFUNDS_BY_DAY_INDEX,
+                "search_day",
+                refund_index.day_partition(day, shard),
+                bounds,
+                _shard_page(page_size),
+                only,
+            )
+            for shard in range(REFUND_SEARCH_SHARDS)
+        ]
+
+    def refunds_created_between(
+        self, since: datetime, until: datetime
+    ) -> Iterator[tuple[str, str]]:
+        lower, upper = time_bound(since), time_bound(until)
+        if lower >= upper:
+            return
+        bounds = Bounds(lower, upper)
+        day = date.fromisoformat(lower[:10])
+        last = (datetime.fromisoformat(upper) - timedelta(milliseconds=1)).date()
+        while day <= last:
+            for stream in self.refunds_of_day(day, bounds, REPORT_PAGE_SIZE):
+                for found in stream:
+                    yield found.refund.transaction_id, found.refund.refund_id
+            day += timedelta(days=1)
+
+    def _index_stream(
+        self,
+        index: str,
+        partition_attribute: str,
+        partition: str,
+        bounds: Bounds,
+        page_size: int,
+        only: dict[str, str] | None = None,
+    ) -> Iterator[IndexedRefund]:
+        """One partition of an index, newest first, a Query per `page_size` items read."""
+        before = refund_index.sort_key(*bounds.before) if bounds.before else None
+        uppers = [u for u in (bounds.created_to, before) if u is not None]
+        upper = min(uppers) if uppers else None
+        lower = bounds.created_from
+        if lower is not None and upper is not None and lower >= upper:
+            return
+        kwargs = _index_query(index, partition_attribute, partition, lower, upper)
+        kwargs.update(TableName=self._ledger, ScanIndexForward=False, Limit=page_size)
+        if only:
+            _add_filter(kwargs, only)
+        for item in self._query_all(**kwargs):
+            if item["search_created"] == before:  # BETWEEN includes its upper end
+                continue
+            yield _indexed(item)
+
     # --- writes -------------------------------------------------------------------------------
 
     def commit(self, change: Change) -> None:
@@ -165,10 +264,8 @@ class DynamoDBLedgerStore:
         now = change.audit[-1].timestamp if change.audit else ""
         items = [self._head_put(change, now)]
         items += [self._put_new(self._ledger, codec.entry_to_item(e)) for e in change.entries]
-        items += [
-            {"Put": {"TableName": self._ledger, "Item": codec.serialize(codec.refund_to_item(r))}}
-            for r in change.refunds
-        ]
+        booked = _fx_adjustments(change.entries)
+        items += [self._refund_write(r, booked.get(r.refund_id)) for r in change.refunds]
         items += [self._put_new(self._audit, codec.audit_to_item(a)) for a in change.audit]
         transaction_id = change.head.summary.transaction_id
         items += [
@@ -183,6 +280,28 @@ class DynamoDBLedgerStore:
                 "TableName": table,
                 "Item": codec.serialize(item),
                 "ConditionExpression": _NOT_EXISTS,
+            }
+        }
+
+    def _refund_write(self, refund: Refund, fx_adjustment: int | None) -> dict[str, Any]:
+        """An update rather than a put, so the FX adjustment booked by an earlier change stays;
+        every other attribute, the index keys included, is set or removed as the refund says."""
+        item = codec.serialize(codec.refund_to_item(refund, fx_adjustment))
+        key = {name: item.pop(name) for name in _REFUND_KEY}
+        names = {f"#a{n}": name for n, name in enumerate(sorted(item))}
+        values = {f":a{n}": item[name] for n, name in enumerate(sorted(item))}
+        expression = "SET " + ", ".join(f"{alias} = :{alias[1:]}" for alias in names)
+        absent = sorted(_REFUND_ATTRIBUTES - set(item) - {_FX_ADJUSTMENT})
+        removed = {f"#r{n}": name for n, name in enumerate(absent)}
+        if removed:
+            expression += " REMOVE " + ", ".join(removed)
+        return {
+            "Update": {
+                "TableName": self._ledger,
+                "Key": key,
+                "UpdateExpression": expression,
+                "ExpressionAttributeNames": {**names, **removed},
+                "ExpressionAttributeValues": values,
             }
         }
 
@@ -201,6 +320,58 @@ class DynamoDBLedgerStore:
         else:
             put["ConditionExpression"] = _NOT_EXISTS
         return {"Put": put}
+
+
+def _fx_adjustments(entries: tuple[Entry, ...]) -> dict[str, int]:
+    """What each refund's FX_ADJUSTMENT entries in a change book, by refund id."""
+    booked: dict[str, int] = {}
+    for entry in entries:
+        if entry.type is EntryType.FX_ADJUSTMENT and entry.refund_id:
+            booked[entry.refund_id] = booked.get(entry.refund_id, 0) + entry.amount
+    return booked
+
+
+def _shard_page(page_size: int) -> int:
+    """Each shard holds about its share of a page; one more item, so a merge rarely asks twice."""
+    return max(2, -(-page_size // REFUND_SEARCH_SHARDS) + 1)
+
+
+def _index_query(
+    index: str, partition_attribute: str, partition: str, lower: str | None, upper: str | None
+) -> dict[str, Any]:
+    condition = "#p = :p"
+    values: dict[str, Any] = {":p": {"S": partition}}
+    if lower is not None and upper is not None:
+        condition += " AND search_created BETWEEN :lo AND :hi"
+        values.update({":lo": {"S": lower}, ":hi": {"S": upper}})
+    elif upper is not None:
+        condition += " AND search_created < :hi"
+        values[":hi"] = {"S": upper}
+    elif lower is not None:
+        condition += " AND search_created >= :lo"
+        values[":lo"] = {"S": lower}
+    return {
+        "IndexName": index,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeNames": {"#p": partition_attribute},
+        "ExpressionAttributeValues": values,
+    }
+
+
+def _add_filter(kwargs: dict[str, Any], only: dict[str, str]) -> None:
+    clauses = []
+    for n, (name, value) in enumerate(sorted(only.items())):
+        kwargs["ExpressionAttributeNames"][f"#f{n}"] = name
+        kwargs["ExpressionAttributeValues"][f":f{n}"] = {"S": value}
+        clauses.append(f"#f{n} = :f{n}")
+    kwargs["FilterExpression"] = " AND ".join(clauses)
+
+
+def _indexed(item: dict[str, Any]) -> IndexedRefund:
+    created_at = str(item["search_created"]).partition(refund_index.SEPARATOR)[0]
+    return IndexedRefund(
+        codec.refund_from_item(item), created_at, int(item.get(_FX_ADJUSTMENT) or 0)
+    )
 
 
 def _is_conflict(error: ClientError) -> bool:
