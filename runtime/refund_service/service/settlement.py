@@ -92,6 +92,10 @@ def record_outcome(
     if result.status is ProcessorStatus.SUCCEEDED:
         status = RefundStatus.SUCCESS
         seqs = _book_success(builder, services, refund)
+        fx = sum(
+            e.amount for e in builder.entries if e.seq in seqs and e.type is EntryType.FX_ADJUSTMENT
+        )
+        refund = replace(refund, fx_adjustment_amount=refund.fx_adjustment_amount + fx)
     elif result.status is ProcessorStatus.FAILED:
         status = RefundStatus.FAILED
         seqs = [builder.add_entry(lambda ctx: refund_void_entry(ctx, _amounts(refund))).seq]

@@ -197,9 +197,9 @@ def entry_from_item(item: dict[str, Any]) -> Entry:
 # --- refunds ----------------------------------------------------------------------------------
 
 
-def refund_to_item(refund: Refund, fx_adjustment_amount: int | None = None) -> dict[str, Any]:
-    """The refund record with its search-index attributes; `fx_adjustment_amount`, when given,
-    is what its FX_ADJUSTMENT entry booked (a derived attribute the daily report sums)."""
+def refund_to_item(refund: Refund) -> dict[str, Any]:
+    """The refund record with its search-index attributes, derived from the refund, so every
+    write of the refund carries them."""
     item = asdict(refund)
     item.update(
         pk=partition_key(refund.transaction_id),
@@ -208,7 +208,6 @@ def refund_to_item(refund: Refund, fx_adjustment_amount: int | None = None) -> d
         status=refund.status.value,
         entry_seqs=list(refund.entry_seqs),
         conversion=_fx_to_item(refund.conversion),
-        fx_adjustment_amount=fx_adjustment_amount,
         **refund_index.index_attributes(refund),
     )
     if refund.status is RefundStatus.PENDING and refund.pending_since:

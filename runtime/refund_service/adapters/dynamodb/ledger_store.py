@@ -8,15 +8,13 @@ these make every change all-or-nothing and serialize changes per transaction.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import fields
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from refund_service.adapters.dynamodb import codec, refund_index
-from refund_service.domain.ledger import Entry, EntryType
-from refund_service.domain.refund import Refund, RefundStatus
+from refund_service.domain.refund import RefundStatus
 from refund_service.domain.summary import Summary
 from refund_service.service.ports import (
     Change,
@@ -38,13 +36,6 @@ from refund_service.storage.schema import (
 
 _NOT_EXISTS = "attribute_not_exists(pk)"
 _RETRYABLE_CANCEL = {"ConditionalCheckFailed", "TransactionConflict"}
-_REFUND_KEY = ("pk", "sk")
-_FX_ADJUSTMENT = "fx_adjustment_amount"
-# Every attribute a refund record may hold: one a write leaves out is removed, except the
-# derived FX adjustment, which only the change that books it sets.
-_REFUND_ATTRIBUTES = frozenset(
-    {f.name for f in fields(Refund)} | {"refund_key", "pending_bucket"} | refund_index.ATTRIBUTES
-)
 
 
 class DynamoDBLedgerStore:
@@ -264,8 +255,10 @@ class DynamoDBLedgerStore:
         now = change.audit[-1].timestamp if change.audit else ""
         items = [self._head_put(change, now)]
         items += [self._put_new(self._ledger, codec.entry_to_item(e)) for e in change.entries]
-        booked = _fx_adjustments(change.entries)
-        items += [self._refund_write(r, booked.get(r.refund_id)) for r in change.refunds]
+        items += [
+            {"Put": {"TableName": self._ledger, "Item": codec.serialize(codec.refund_to_item(r))}}
+            for r in change.refunds
+        ]
         items += [self._put_new(self._audit, codec.audit_to_item(a)) for a in change.audit]
         transaction_id = change.head.summary.transaction_id
         items += [
@@ -280,28 +273,6 @@ class DynamoDBLedgerStore:
                 "TableName": table,
                 "Item": codec.serialize(item),
                 "ConditionExpression": _NOT_EXISTS,
-            }
-        }
-
-    def _refund_write(self, refund: Refund, fx_adjustment: int | None) -> dict[str, Any]:
-        """An update rather than a put, so the FX adjustment booked by an earlier change stays;
-        every other attribute, the index keys included, is set or removed as the refund says."""
-        item = codec.serialize(codec.refund_to_item(refund, fx_adjustment))
-        key = {name: item.pop(name) for name in _REFUND_KEY}
-        names = {f"#a{n}": name for n, name in enumerate(sorted(item))}
-        values = {f":a{n}": item[name] for n, name in enumerate(sorted(item))}
-        expression = "SET " + ", ".join(f"{alias} = :{alias[1:]}" for alias in names)
-        absent = sorted(_REFUND_ATTRIBUTES - set(item) - {_FX_ADJUSTMENT})
-        removed = {f"#r{n}": name for n, name in enumerate(absent)}
-        if removed:
-            expression += " REMOVE " + ", ".join(removed)
-        return {
-            "Update": {
-                "TableName": self._ledger,
-                "Key": key,
-                "UpdateExpression": expression,
-                "ExpressionAttributeNames": {**names, **removed},
-                "ExpressionAttributeValues": values,
             }
         }
 
@@ -320,15 +291,6 @@ class DynamoDBLedgerStore:
         else:
             put["ConditionExpression"] = _NOT_EXISTS
         return {"Put": put}
-
-
-def _fx_adjustments(entries: tuple[Entry, ...]) -> dict[str, int]:
-    """What each refund's FX_ADJUSTMENT entries in a change book, by refund id."""
-    booked: dict[str, int] = {}
-    for entry in entries:
-        if entry.type is EntryType.FX_ADJUSTMENT and entry.refund_id:
-            booked[entry.refund_id] = booked.get(entry.refund_id, 0) + entry.amount
-    return booked
 
 
 def _shard_page(page_size: int) -> int:
@@ -369,9 +331,8 @@ def _add_filter(kwargs: dict[str, Any], only: dict[str, str]) -> None:
 
 def _indexed(item: dict[str, Any]) -> IndexedRefund:
     created_at = str(item["search_created"]).partition(refund_index.SEPARATOR)[0]
-    return IndexedRefund(
-        codec.refund_from_item(item), created_at, int(item.get(_FX_ADJUSTMENT) or 0)
-    )
+    refund = codec.refund_from_item(item)
+    return IndexedRefund(refund, created_at, refund.fx_adjustment_amount)
 
 
 def _is_conflict(error: ClientError) -> bool:
