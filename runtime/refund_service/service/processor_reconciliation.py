@@ -18,11 +18,14 @@ from refund_service.domain.processor import (
     ProcessorCode,
     ProcessorRefundRecord,
     ProcessorStatus,
+    ProcessorTimeoutError,
+    ProcessorUnavailableError,
     normalized,
 )
 from refund_service.domain.refund import Refund, RefundStatus
 from refund_service.service.context import Caller, Services
 from refund_service.service.external_payouts import ExternalPayout, book_external_payout
+from refund_service.service.processor_calls import processor_request
 from refund_service.service.settlement import settle
 
 SYSTEM_PROCESSOR_RECONCILER = Initiator("system", "processor-reconciler")
@@ -64,17 +67,54 @@ def reconcile_processor(
     if listed is None:
         report.supported = False
         return report
+    seen: set[str] = set()
     for record in listed:
         report.listed += 1
+        seen.update(filter(None, (record.refund_id, record.processor_reference)))
         if record.status is ProcessorStatus.SUCCEEDED:
             _check_payout(services, record, report)
         elif record.status is ProcessorStatus.FAILED:
             _check_failure(services, record, report)
+    for transaction_id, refund_id in services.store.refunds_created_between(since, until):
+        if refund_id not in seen:
+            _check_unlisted(services, transaction_id, refund_id, seen, report)
     if report.mismatches:
         services.metrics.count(names.PROCESSOR_MISMATCH, len(report.mismatches))
     if report.booked:
         services.metrics.count(names.PROCESSOR_PAYOUTS_BOOKED, len(report.booked))
     return report
+
+
+def _check_unlisted(
+    services: Services,
+    transaction_id: str,
+    refund_id: str,
+    seen: set[str],
+    report: ProcessorReconcileReport,
+) -> None:
+    """The other way: a refund the ledger has as paid that the processor's list lacks. The
+    list may have missed it at the window's edge (the processor dates a refund a moment after
+    the ledger does), so the processor is asked about it before it is reported."""
+    refund = services.store.load(transaction_id).refunds.get(refund_id)
+    if refund is None or refund.status is not RefundStatus.SUCCESS:
+        return
+    reference = (refund.processor or {}).get("processor_reference")
+    if reference in seen:
+        return  # a payout booked from the processor's own record, listed under its reference
+    if _processor_says_paid(services, refund):
+        report.agreed += 1
+        return
+    report.mismatches.append(
+        Mismatch(refund.refund_id, reference or "", "paid in the ledger, unknown to the processor")
+    )
+
+
+def _processor_says_paid(services: Services, refund: Refund) -> bool:
+    try:
+        found = services.processor.lookup(processor_request(refund))
+    except (ProcessorUnavailableError, ProcessorTimeoutError):
+        return False
+    return found is not None and found.status is ProcessorStatus.SUCCEEDED
 
 
 def _check_failure(
