@@ -6,6 +6,7 @@ import base64
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 from refund_service.api.auth import route_template
 
@@ -40,9 +41,7 @@ def payload_v2_event(
         "stage": "$default",
         "timeEpoch": int(time.time() * 1000),
     }
-    if claims is not None:
-        request_context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
-    return {
+    event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
         "rawPath": path,
@@ -52,3 +51,16 @@ def payload_v2_event(
         "body": text,
         "isBase64Encoded": is_base64,
     }
+    if query:
+        event["queryStringParameters"] = query_parameters(query)
+    if claims is not None:
+        request_context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+    return event
+
+
+def query_parameters(query: str) -> dict[str, str]:
+    """As the gateway decodes them: a name given twice has its values joined by commas."""
+    parameters: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        parameters[name] = f"{parameters[name]},{value}" if name in parameters else value
+    return parameters

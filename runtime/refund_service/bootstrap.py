@@ -38,7 +38,9 @@ def build_processor(settings: Settings) -> RefundProcessor:
         )
 
         memory = DynamoDBSimulatorMemory(aws_client("dynamodb"), settings.idempotency_table)
-        return SimulatedProcessor(memory)
+        # Its webhooks exist only where a local stack delivers them, the one place that sets
+        # their secret; elsewhere a pending refund is decided when looked up.
+        return SimulatedProcessor(memory, announce=bool(settings.simulated_webhook_secret))
     from refund_service.adapters.processors.factory import (  # noqa: PLC0415
         build_vendor_processor,
     )

@@ -173,7 +173,9 @@ WEBHOOKS = FunctionSpec(
         (IDEMPOTENCY_TABLE, WEBHOOK_EVENT_LOG),
     ),
     timeout=Duration.seconds(29),
-    processor=ProcessorAccess(),  # verifies a real processor's signatures; never calls it
+    # Verifies a processor's signatures, and looks a refund up before booking a success for
+    # one the processor had failed (a late event may be stale): the simulator's get and settle.
+    processor=ProcessorAccess(simulator_memory=("dynamodb:GetItem", "dynamodb:UpdateItem")),
 )
 RECONCILER = FunctionSpec(
     construct_id="Reconciler",
@@ -212,6 +214,7 @@ PROCESSOR_RECONCILER = FunctionSpec(
     environment=_variables(
         "ledger_table",
         "audit_table",
+        "idempotency_table",
         "processor",
         "processor_secret_arn",
         "reconcile_after_minutes",
@@ -219,7 +222,11 @@ PROCESSOR_RECONCILER = FunctionSpec(
     ),
     table_access=((LEDGER_TABLE, LEDGER_BOOK_PAYOUTS), (AUDIT_TABLE, AUDIT_APPEND)),
     timeout=Duration.minutes(10),  # pages through the processor's list; well inside the hour
-    processor=ProcessorAccess(),  # lists refunds; the simulated processor cannot list yet
+    # Lists refunds (the simulated processor reads its per-day index item and its records),
+    # and looks one up before booking a payout for a refund the processor had failed.
+    processor=ProcessorAccess(
+        simulator_memory=("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem")
+    ),
     scheduled=True,
     every=Duration.hours(1),
 )

@@ -78,7 +78,7 @@ def test_variables_per_function() -> None:
         | powertools
         | {"RECONCILE_AFTER_MINUTES", "STALE_PENDING_HOURS"},
         "Verifier": {"LEDGER_TABLE_NAME", "AUDIT_TABLE_NAME"} | powertools,
-        "ProcessorReconciler": {"LEDGER_TABLE_NAME", "AUDIT_TABLE_NAME"}
+        "ProcessorReconciler": tables
         | processor
         | powertools
         | {"RECONCILE_AFTER_MINUTES", "PROCESSOR_RECONCILE_WINDOW_HOURS"},

@@ -55,8 +55,8 @@ EXPECTED_DATA_GRANTS = {
         "ledger": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"},
         "ledger/index/refund-id": {"dynamodb:Query"},
         "audit": {"dynamodb:PutItem"},
-        # the event log: seen, remember
-        "idempotency": {"dynamodb:GetItem", "dynamodb:PutItem"},
+        # the event log: seen, remember; the simulated processor's lookup: get, settle
+        "idempotency": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
         **TABLE_KEY_WRITES,
     },
     "Reconciler": {
@@ -80,6 +80,8 @@ EXPECTED_DATA_GRANTS = {
         "ledger": {"dynamodb:Query", "dynamodb:PutItem"},
         "ledger/index/refund-id": {"dynamodb:Query"},
         "audit": {"dynamodb:PutItem"},
+        # the simulated processor's listing (day item, records) and lookup (get, settle)
+        "idempotency": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"},
         **TABLE_KEY_WRITES,
         **DEAD_LETTERS,
     },
@@ -94,13 +96,24 @@ EXPECTED_DATA_GRANTS = {
 SECRET = {"secret": {"secretsmanager:GetSecretValue"}}
 EXPECTED_WITH_STRIPE = {
     "Api": {**EXPECTED_DATA_GRANTS["Api"], **SECRET},  # idempotency: Powertools' own
-    "Webhooks": {**EXPECTED_DATA_GRANTS["Webhooks"], **SECRET},  # signature keys
+    "Webhooks": {  # signature keys; the event log only
+        **EXPECTED_DATA_GRANTS["Webhooks"],
+        "idempotency": {"dynamodb:GetItem", "dynamodb:PutItem"},
+        **SECRET,
+    },
     "Reconciler": {
         **{k: v for k, v in EXPECTED_DATA_GRANTS["Reconciler"].items() if k != "idempotency"},
         **SECRET,
     },
     "Verifier": EXPECTED_DATA_GRANTS["Verifier"],
-    "ProcessorReconciler": {**EXPECTED_DATA_GRANTS["ProcessorReconciler"], **SECRET},
+    "ProcessorReconciler": {
+        **{
+            k: v
+            for k, v in EXPECTED_DATA_GRANTS["ProcessorReconciler"].items()
+            if k != "idempotency"
+        },
+        **SECRET,
+    },
     "FxRates": EXPECTED_DATA_GRANTS["FxRates"],
 }
 FUNCTIONS = tuple(EXPECTED_DATA_GRANTS)
@@ -292,7 +305,7 @@ def test_function_roles_trust_lambda_only_and_attach_no_managed_policy(
 RUNTIME_DYNAMODB_CALLS = {
     "adapters/dynamodb/ledger_store.py": {"query", "get_item", "scan", "transact_write_items"},
     "adapters/dynamodb/event_log.py": {"get_item", "put_item"},
-    "adapters/processors/simulated.py": {"get_item", "put_item", "update_item"},
+    "adapters/processors/simulated.py": {"batch_get_item", "get_item", "put_item", "update_item"},
     "adapters/dynamodb/fx_rates.py": {"get_item", "put_item", "query"},
 }
 TRANSACT_ITEM_KINDS = {"Put"}  # the ledger store's TransactWriteItems: conditional Puts only

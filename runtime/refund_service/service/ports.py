@@ -102,6 +102,13 @@ class LedgerStore(Protocol):
 
     def audit_records(self, transaction_id: str) -> list[AuditRecord]: ...
 
+    def refunds_created_between(
+        self, since: datetime, until: datetime
+    ) -> Iterator[tuple[str, str]]:
+        """(transaction_id, refund_id) of every refund created in [since, until), any status,
+        from the by-day index."""
+        ...
+
     def transaction_ids(self) -> Iterator[str]:
         """Every transaction with a head; for verify-all only, never on a request path."""
         ...

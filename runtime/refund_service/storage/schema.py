@@ -53,6 +53,15 @@ PENDING_REFUNDS_INDEX = "pending-refunds"
 BY_INITIATOR_INDEX = "by-initiator"
 PENDING_BUCKET = "PENDING"
 
+REFUNDS_BY_TRANSACTION_INDEX = "refunds-by-transaction"
+REFUNDS_BY_STATUS_INDEX = "refunds-by-status"
+REFUNDS_BY_DAY_INDEX = "refunds-by-day"
+# A status or a day is one hot partition at scale: each is spread over this many shards by a
+# hash of the refund id. Changing it needs every refund record rewritten (decision 0014).
+REFUND_SEARCH_SHARDS = 8
+# The sort key of all three: `<created_at>#<refund_id>`, newest first when read backwards.
+REFUND_SEARCH_SORT = KeyAttribute("search_created")
+
 LEDGER_TABLE = TableSpec(
     construct_id="PaymentLedger",
     default_name="PaymentLedger",
@@ -67,6 +76,9 @@ LEDGER_TABLE = TableSpec(
             projection="INCLUDE",
             non_key_attributes=("transaction_id", "refund_id"),
         ),
+        IndexSpec(REFUNDS_BY_TRANSACTION_INDEX, KeyAttribute("search_txn"), REFUND_SEARCH_SORT),
+        IndexSpec(REFUNDS_BY_STATUS_INDEX, KeyAttribute("search_status"), REFUND_SEARCH_SORT),
+        IndexSpec(REFUNDS_BY_DAY_INDEX, KeyAttribute("search_day"), REFUND_SEARCH_SORT),
     ),
 )
 
