@@ -37,6 +37,8 @@ class Settings:
     simulated_webhook_secret: str = ""
     # Processor reconciliation: how far back each run compares the processor's refunds.
     processor_reconcile_window_hours: int = 48
+    # Where the change-stream publisher puts refund events (SPEC 4.2).
+    event_bus_name: str = ""
 
 
 # Settings field -> environment variable.
@@ -54,6 +56,7 @@ VARIABLES = {
     "stale_pending_hours": "STALE_PENDING_HOURS",
     "simulated_webhook_secret": "SIMULATED_WEBHOOK_SECRET",
     "processor_reconcile_window_hours": "PROCESSOR_RECONCILE_WINDOW_HOURS",
+    "event_bus_name": "EVENT_BUS_NAME",
 }
 # Read only by the local stack: no deployed function is given these (the simulated processor
 # is local), and the stack's environment contract leaves them out.
