@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -85,6 +86,12 @@ IDEMPOTENCY_RECORDS = TableAccess(
 )
 # Webhooks remember the processor event ids they handled (adapters/dynamodb/event_log.py).
 WEBHOOK_EVENT_LOG = TableAccess(("dynamodb:GetItem", "dynamodb:PutItem"))
+# Stream publisher: verify each changed transaction (load, audit_records), nothing else.
+LEDGER_LOAD = TableAccess(("dynamodb:Query",))
+# Leases and checkpoints of the scheduled jobs (adapters/dynamodb/coordination.py): only items
+# whose id starts with one of these prefixes, never an idempotency record.
+COORDINATION_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+COORDINATION_KEYS = ("lease#*", "checkpoint#*")
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,9 @@ class FunctionSpec:
     encrypts_audit_fields: bool = False
     processor: ProcessorAccess | None = None  # None: never talks to the processor
     scheduled: bool = False
+    coordinates: bool = False  # holds a lease and keeps checkpoints in the idempotency table
+    async_retries: int | None = None  # None: Lambda's default (2)
+    publishes_events: bool = False
 
 
 API = FunctionSpec(
@@ -177,16 +187,28 @@ RECONCILER = FunctionSpec(
     timeout=Duration.minutes(4),  # ends before the next run starts
     processor=ProcessorAccess(simulator_memory=("dynamodb:GetItem", "dynamodb:UpdateItem")),
     scheduled=True,
+    coordinates=True,  # a lease against overlapping runs; its cursor through the backlog
 )
 VERIFIER = FunctionSpec(
     construct_id="Verifier",
     handler="refund_service.handlers.verifier.handler",
-    description="Hourly: recomputes every ledger summary from its entries",
-    environment=_variables("ledger_table", "audit_table"),
+    description="Daily, resumed every 30 minutes until done: parallel verification sweep",
+    environment=_variables("ledger_table", "audit_table", "idempotency_table"),
     table_access=((LEDGER_TABLE, LEDGER_VERIFY), (AUDIT_TABLE, AUDIT_READ)),
     timeout=Duration.minutes(15),
-    memory_mb=1024,
+    memory_mb=1769,  # one full vCPU for 64 threads' JSON decoding and folding
     scheduled=True,
+    coordinates=True,  # a lease against overlapping runs; one checkpoint per segment
+    async_retries=0,  # a failed run is resumed by the next one, never rerun from the start
+)
+STREAM_PUBLISHER = FunctionSpec(
+    construct_id="StreamPublisher",
+    handler="refund_service.handlers.stream_publisher.handler",
+    description="Ledger change stream: refund events on the bus; verifies changed transactions",
+    environment=_variables("ledger_table", "audit_table", "event_bus_name"),
+    table_access=((LEDGER_TABLE, LEDGER_LOAD), (AUDIT_TABLE, AUDIT_READ)),
+    timeout=Duration.minutes(1),
+    publishes_events=True,
 )
 PROCESSOR_RECONCILER = FunctionSpec(
     construct_id="ProcessorReconciler",
@@ -205,7 +227,7 @@ PROCESSOR_RECONCILER = FunctionSpec(
     processor=ProcessorAccess(),  # lists refunds; the simulated processor cannot list yet
     scheduled=True,
 )
-FUNCTIONS = (API, WEBHOOKS, RECONCILER, VERIFIER, PROCESSOR_RECONCILER)
+FUNCTIONS = (API, WEBHOOKS, RECONCILER, VERIFIER, PROCESSOR_RECONCILER, STREAM_PUBLISHER)
 
 
 @dataclass(frozen=True)
@@ -219,6 +241,7 @@ class SharedResources:
     code: lambda_.Code
     powertools: lambda_.ILayerVersion
     environment_values: dict[str, str]
+    event_bus: events.IEventBus
 
 
 class ServiceFunction(Construct):
@@ -238,6 +261,8 @@ class ServiceFunction(Construct):
         self.dead_letter_queue = self._dead_letter_queue() if spec.scheduled else None
         self.function = self._function()
         self._grant_tables()
+        self._grant_coordination()
+        self._grant_events()
         self._grant_keys_and_secret()
         self._acknowledge_tracing_permissions()
 
@@ -290,6 +315,7 @@ class ServiceFunction(Construct):
             role=self.role,
             log_group=self.log_group,
             dead_letter_queue=self.dead_letter_queue,
+            retry_attempts=spec.async_retries,
         )
 
     def _grant_tables(self) -> None:
@@ -299,7 +325,26 @@ class ServiceFunction(Construct):
             if access.index_actions:
                 self._allow(access.index_actions, table.index_arns_of(access.indexes))
         writes = any(access.writes for _, access in self.spec.table_access)
-        self._grant_table_key(writes=writes or bool(self._simulator_memory()))
+        writes = writes or self.spec.coordinates or bool(self._simulator_memory())
+        self._grant_table_key(writes=writes)
+
+    def _grant_coordination(self) -> None:
+        if not self.spec.coordinates:
+            return
+        idempotency = self._shared.tables.for_spec(IDEMPOTENCY_TABLE)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=list(COORDINATION_ACTIONS),
+                resources=[idempotency.arn],
+                conditions={
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(COORDINATION_KEYS)}
+                },
+            )
+        )
+
+    def _grant_events(self) -> None:
+        if self.spec.publishes_events:
+            self._allow(["events:PutEvents"], [self._shared.event_bus.event_bus_arn])
 
     def _grant_table_key(self, writes: bool) -> None:
         """DynamoDB uses the tables' key on the caller's behalf, and only DynamoDB may."""
@@ -360,6 +405,7 @@ class Functions(Construct):
         keys: Keys,
         tables: Tables,
         secret: ProcessorSecret,
+        event_bus: events.IEventBus,
     ) -> None:
         super().__init__(scope, construct_id)
         shared = SharedResources(
@@ -369,7 +415,11 @@ class Functions(Construct):
             secret=secret,
             code=runtime_code(),
             powertools=self._powertools_layer(),
-            environment_values=_environment_values(config, keys, tables, secret),
+            environment_values={
+                **_environment_values(config, keys, tables, secret),
+                VARIABLES["event_bus_name"]: event_bus.event_bus_name,
+            },
+            event_bus=event_bus,
         )
         self.by_spec = {
             spec.construct_id: ServiceFunction(self, spec.construct_id, spec=spec, shared=shared)
@@ -395,6 +445,10 @@ class Functions(Construct):
     @property
     def processor_reconciler(self) -> lambda_.Function:
         return self.by_spec[PROCESSOR_RECONCILER.construct_id].function
+
+    @property
+    def stream_publisher(self) -> ServiceFunction:
+        return self.by_spec[STREAM_PUBLISHER.construct_id]
 
     @property
     def dead_letter_queues(self) -> dict[str, sqs.Queue]:

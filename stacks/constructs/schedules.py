@@ -1,5 +1,5 @@
-"""The timers: the reconciler every 5 minutes; the ledger verifier and processor
-reconciliation every hour.
+"""The timers: the reconciler every 5 minutes; processor reconciliation every hour; the
+verification sweep every 30 minutes, which starts the day's sweep and resumes it until done.
 
 EventBridge invokes both asynchronously; a run that still fails after Lambda's retries lands
 in the function's dead-letter queue, which has its own alarm.
@@ -14,7 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 RECONCILE_EVERY = Duration.minutes(5)
-VERIFY_EVERY = Duration.hours(1)
+VERIFY_EVERY = Duration.minutes(30)
 RECONCILE_PROCESSOR_EVERY = Duration.hours(1)
 
 
@@ -33,7 +33,10 @@ class Schedules(Construct):
             "Reconcile", RECONCILE_EVERY, reconciler, "Settle refunds pending too long"
         )
         self.verify = self._every(
-            "VerifyLedger", VERIFY_EVERY, verifier, "Recompute every ledger summary"
+            "VerifyLedger",
+            VERIFY_EVERY,
+            verifier,
+            "Take the day's verification sweep further",
         )
         self.reconcile_processor = self._every(
             "ReconcileProcessor",

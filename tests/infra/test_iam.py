@@ -62,7 +62,7 @@ EXPECTED_DATA_GRANTS = {
         "ledger": {"dynamodb:Query", "dynamodb:PutItem"},
         "ledger/index/pending-refunds": {"dynamodb:Query"},
         "audit": {"dynamodb:PutItem"},
-        # the simulated processor's lookup: get, settle a pending one
+        # the simulated processor's lookup: get, settle a pending one; its lease and cursor
         "idempotency": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
         **TABLE_KEY_WRITES,
         **DEAD_LETTERS,
@@ -70,8 +70,25 @@ EXPECTED_DATA_GRANTS = {
     "Verifier": {
         "ledger": {"dynamodb:Query", "dynamodb:Scan"},
         "audit": {"dynamodb:Query"},
-        "key:tables": {"kms:Decrypt", "kms:DescribeKey"},
+        # its lease and segment checkpoints (only `lease#`/`checkpoint#` items)
+        "idempotency": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        **TABLE_KEY_WRITES,
         **DEAD_LETTERS,
+    },
+    "StreamPublisher": {
+        # verify each changed transaction: load, audit_records
+        "ledger": {"dynamodb:Query"},
+        "audit": {"dynamodb:Query"},
+        "ledger-stream": {
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "dynamodb:ListStreams",
+        },
+        "event-bus": {"events:PutEvents"},
+        "stream-failures": {"sqs:SendMessage"},
+        "key:operations": {"kms:GenerateDataKey", "kms:Decrypt"},
+        "key:tables": {"kms:Decrypt", "kms:DescribeKey"},
     },
     "ProcessorReconciler": {
         # find_refund, load, commit
@@ -87,12 +104,11 @@ SECRET = {"secret": {"secretsmanager:GetSecretValue"}}
 EXPECTED_WITH_STRIPE = {
     "Api": {**EXPECTED_DATA_GRANTS["Api"], **SECRET},  # idempotency: Powertools' own
     "Webhooks": {**EXPECTED_DATA_GRANTS["Webhooks"], **SECRET},  # signature keys
-    "Reconciler": {
-        **{k: v for k, v in EXPECTED_DATA_GRANTS["Reconciler"].items() if k != "idempotency"},
-        **SECRET,
-    },
+    # the lease and cursor stay in the idempotency table
+    "Reconciler": {**EXPECTED_DATA_GRANTS["Reconciler"], **SECRET},
     "Verifier": EXPECTED_DATA_GRANTS["Verifier"],
     "ProcessorReconciler": {**EXPECTED_DATA_GRANTS["ProcessorReconciler"], **SECRET},
+    "StreamPublisher": EXPECTED_DATA_GRANTS["StreamPublisher"],
 }
 FUNCTIONS = tuple(EXPECTED_DATA_GRANTS)
 SCHEDULED = ("Reconciler", "Verifier", "ProcessorReconciler")
@@ -116,6 +132,12 @@ def _labels(synthesized: Synthesized, function: str) -> dict[str, str]:
     }
     secret = synthesized.logical_id("ProcessorSecret/Secret/Resource")
     labels[json.dumps({"Ref": secret})] = "secret"
+    ledger = synthesized.logical_id("Tables/PaymentLedger/Resource")
+    labels[json.dumps({"Fn::GetAtt": [ledger, "StreamArn"]})] = "ledger-stream"
+    bus = synthesized.logical_id("Events/Bus/Resource")
+    labels[json.dumps({"Fn::GetAtt": [bus, "Arn"]})] = "event-bus"
+    failures = synthesized.logical_id("ChangeStream/FailedDeliveries/Resource")
+    labels[json.dumps({"Fn::GetAtt": [failures, "Arn"]})] = "stream-failures"
     if function in SCHEDULED:
         queue = synthesized.logical_id(f"Functions/{function}/DeadLetterQueue/Resource")
         labels[json.dumps({"Fn::GetAtt": [queue, "Arn"]})] = "dead-letter-queue"
@@ -282,6 +304,9 @@ def test_function_roles_trust_lambda_only_and_attach_no_managed_policy(
 RUNTIME_DYNAMODB_CALLS = {
     "adapters/dynamodb/ledger_store.py": {"query", "get_item", "scan", "transact_write_items"},
     "adapters/dynamodb/event_log.py": {"get_item", "put_item"},
+    "adapters/dynamodb/coordination.py": {"get_item", "update_item"},
+    "adapters/dynamodb/pending_window.py": {"query"},
+    "adapters/dynamodb/segment_scan.py": {"scan"},
     "adapters/processors/simulated.py": {"get_item", "put_item", "update_item"},
 }
 TRANSACT_ITEM_KINDS = {"Put"}  # the ledger store's TransactWriteItems: conditional Puts only

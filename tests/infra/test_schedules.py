@@ -1,4 +1,5 @@
-"""The reconciler runs every 5 minutes; the verifier and processor reconciliation hourly."""
+"""The reconciler runs every 5 minutes; processor reconciliation hourly; the verification
+sweep every 30 minutes (each run takes the day's sweep further)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from tests.infra.conftest import Synthesized, arn_of
     ("function", "expression", "max_age_seconds"),
     [
         ("Reconciler", "rate(5 minutes)", 300),
-        ("Verifier", "rate(1 hour)", 3600),
+        ("Verifier", "rate(30 minutes)", 1800),
         ("ProcessorReconciler", "rate(1 hour)", 3600),
     ],
 )
