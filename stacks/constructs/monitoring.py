@@ -378,9 +378,7 @@ class StreamWatch:
     bus: events.IEventBus
 
     def iterator_age(self) -> cloudwatch.Metric:
-        return self.publisher.metric(
-            "IteratorAge", statistic="Maximum", period=Duration.minutes(1)
-        )
+        return self.publisher.metric("IteratorAge", statistic="Maximum", period=Duration.minutes(1))
 
     def published_events(self) -> cloudwatch.Metric:
         return cloudwatch.Metric(

@@ -81,8 +81,7 @@ def test_variables_per_function() -> None:
         | processor
         | powertools
         | {"RECONCILE_AFTER_MINUTES", "PROCESSOR_RECONCILE_WINDOW_HOURS"},
-        "StreamPublisher": {"LEDGER_TABLE_NAME", "AUDIT_TABLE_NAME", "EVENT_BUS_NAME"}
-        | powertools,
+        "StreamPublisher": {"LEDGER_TABLE_NAME", "AUDIT_TABLE_NAME", "EVENT_BUS_NAME"} | powertools,
     }
 
 
