@@ -151,3 +151,49 @@ class LocalChangeStream:
             if self._attempts[sequence_number] >= self.max_attempts:
                 self.failures.append(self._pending.popleft())
             return
+
+
+POLL_SECONDS = 0.5
+
+
+@dataclass
+class LocalStreamRunner:
+    """The event source mapping's poller, locally: a thread reading the ledger's stream."""
+
+    stream: LocalChangeStream
+
+    @property
+    def sink(self) -> LocalEventSink:
+        return self.stream.sink
+
+    @classmethod
+    def start(cls, dynamodb_url: str, stopping: threading.Event) -> LocalStreamRunner:
+        import boto3  # noqa: PLC0415
+
+        from refund_service.bootstrap import aws_client  # noqa: PLC0415
+        from refund_service.handlers import stream_publisher  # noqa: PLC0415
+        from refund_service.observability import PowertoolsMetricsSink  # noqa: PLC0415
+        from refund_service.settings import load_settings  # noqa: PLC0415
+
+        streams = boto3.session.Session().client("dynamodbstreams", endpoint_url=dynamodb_url)
+        runner = cls(
+            LocalChangeStream(
+                aws_client("dynamodb"),
+                streams,
+                load_settings().ledger_table,
+                stream_publisher.store(),
+                LocalEventSink(),
+                PowertoolsMetricsSink(),
+            )
+        )
+        threading.Thread(
+            target=runner.run, args=(stopping,), name="change-stream", daemon=True
+        ).start()
+        return runner
+
+    def run(self, stopping: threading.Event) -> None:
+        while not stopping.wait(POLL_SECONDS):
+            try:
+                self.stream.poll()
+            except Exception as error:  # keep polling; the next poll retries from the same place
+                print(f"change stream poll failed: {type(error).__name__}: {error}", flush=True)
