@@ -13,6 +13,8 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from refund_service.service.verification import SWEEP_GROUPS
+
 RECONCILE_EVERY = Duration.minutes(5)
 VERIFY_EVERY = Duration.minutes(30)
 RECONCILE_PROCESSOR_EVERY = Duration.hours(1)
@@ -32,12 +34,17 @@ class Schedules(Construct):
         self.reconcile = self._every(
             "Reconcile", RECONCILE_EVERY, reconciler, "Settle refunds pending too long"
         )
-        self.verify = self._every(
-            "VerifyLedger",
-            VERIFY_EVERY,
-            verifier,
-            "Take the day's verification sweep further",
-        )
+        # One schedule per group of sweep segments: the groups run side by side.
+        self.verify = [
+            self._every(
+                f"VerifyLedger{group}",
+                VERIFY_EVERY,
+                verifier,
+                f"Take the day's verification sweep further (segment group {group})",
+                {"group": group},
+            )
+            for group in range(SWEEP_GROUPS)
+        ]
         self.reconcile_processor = self._every(
             "ReconcileProcessor",
             RECONCILE_PROCESSOR_EVERY,
@@ -46,13 +53,24 @@ class Schedules(Construct):
         )
 
     def _every(
-        self, construct_id: str, interval: Duration, function: lambda_.IFunction, what: str
+        self,
+        construct_id: str,
+        interval: Duration,
+        function: lambda_.IFunction,
+        what: str,
+        payload: dict[str, int] | None = None,
     ) -> events.Rule:
+        target = targets.LambdaFunction(
+            function,
+            event=events.RuleTargetInput.from_object(payload) if payload else None,
+            # A run that missed its slot is stale once the next one is due.
+            max_event_age=interval,
+            retry_attempts=2,
+        )
         return events.Rule(
             self,
             construct_id,
             description=what,
             schedule=events.Schedule.rate(interval),
-            # A run that missed its slot is stale once the next one is due.
-            targets=[targets.LambdaFunction(function, max_event_age=interval, retry_attempts=2)],
+            targets=[target],
         )

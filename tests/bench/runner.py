@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.bench import growth, probes, report, throughput
+from tests.bench import change_work, growth, probes, report, throughput
 from tests.bench.stack import BenchStack, bench_stack, loopback_client
 from tests.support.dynamodb_local import ROOT, dynamodb_local
 
@@ -24,6 +24,9 @@ class BenchSettings:
     earlier: tuple[int, int] = (1, 50)
     settled: tuple[int, int] = (10, 10_000)
     fill_time_limit: float = 240.0
+    changed_among: tuple[int, int] = (1_000, 100_000)  # transactions in the table (row 5a)
+    sweep_transactions: int = 300
+    long_pending: tuple[int, int] = (10, 10_000)
 
     def describe(self) -> str:
         return (
@@ -44,6 +47,7 @@ class BenchResult:
     calls: probes.AwsCalls
     load: list[throughput.Row]
     growth: growth.GrowthResult
+    change: change_work.ChangeWorkResult
     rows: list[report.TableRow]
 
 
@@ -63,13 +67,21 @@ def run_bench(stack: BenchStack, growth_client: Any, settings: BenchSettings) ->
         settled=settings.settled,
         fill_time_limit=settings.fill_time_limit,
     )
+    log("work per change: stream verification, the sweep, the reconciler's backlog...")
+    change = change_work.measure(
+        growth_client,
+        transactions=settings.changed_among,
+        sweep_transactions=settings.sweep_transactions,
+        backlog=settings.long_pending,
+    )
     rows = [
         report.cold_start_row(cold),
         *report.aws_call_rows(calls),
         *report.load_rows(load, settings.requests, settings.time_limit),
         *report.growth_rows(grown),
+        *change_work.rows(change),
     ]
-    return BenchResult(cold, calls, load, grown, rows)
+    return BenchResult(cold, calls, load, grown, change, rows)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,8 +3,11 @@ sweep every 30 minutes (each run takes the day's sweep further)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from refund_service.service.verification import SWEEP_GROUPS
 from tests.infra.conftest import Synthesized, arn_of
 
 
@@ -12,7 +15,6 @@ from tests.infra.conftest import Synthesized, arn_of
     ("function", "expression", "max_age_seconds"),
     [
         ("Reconciler", "rate(5 minutes)", 300),
-        ("Verifier", "rate(30 minutes)", 1800),
         ("ProcessorReconciler", "rate(1 hour)", 3600),
     ],
 )
@@ -35,5 +37,26 @@ def test_function_runs_on_schedule(
     }
 
 
-def test_only_the_three_schedules(synthesized: Synthesized) -> None:
-    assert len(synthesized.of_type("AWS::Events::Rule")) == 3
+def test_the_sweep_runs_every_group_of_segments_every_30_minutes(
+    synthesized: Synthesized,
+) -> None:
+    target_arn = arn_of(synthesized.logical_id("Functions/Verifier/Function/Resource"))
+    rules = [
+        rule["Properties"]
+        for rule in synthesized.of_type("AWS::Events::Rule").values()
+        if rule["Properties"]["Targets"][0]["Arn"] == target_arn
+    ]
+
+    assert sorted(json.loads(rule["Targets"][0]["Input"])["group"] for rule in rules) == list(
+        range(SWEEP_GROUPS)
+    )
+    for rule in rules:
+        assert rule["ScheduleExpression"] == "rate(30 minutes)"
+        assert rule["Targets"][0]["RetryPolicy"] == {
+            "MaximumEventAgeInSeconds": 1800,
+            "MaximumRetryAttempts": 2,
+        }
+
+
+def test_only_these_schedules(synthesized: Synthesized) -> None:
+    assert len(synthesized.of_type("AWS::Events::Rule")) == 2 + SWEEP_GROUPS

@@ -2,9 +2,10 @@
 
 Every run works on the current UTC day's sweep: the first run of the day starts it, later runs
 resume it from its checkpoints until every segment is done, after which they only read the
-checkpoints. A lease keeps two runs from overlapping; the function is invoked with async
-retries off (a failed run is the next run's to resume). An event naming a `transaction_id`
-verifies just that one.
+checkpoints. The 64 segments are split into GROUPS groups, each scheduled on its own
+(`{"group": k}`) so that groups run side by side on their own vCPU; a lease per group keeps
+two runs of a group from overlapping; async retries are off (a failed run is the next run's to
+resume). An event naming a `transaction_id` verifies just that one.
 
 Emits LedgerVerified and LedgerMismatch (alarmed above zero); logs each mismatch.
 """
@@ -26,7 +27,12 @@ from refund_service.observability import PowertoolsMetricsSink, logger, metrics,
 from refund_service.observability_names import LEDGER_MISMATCH, LEDGER_VERIFIED
 from refund_service.service.ports import LedgerStore
 from refund_service.service.queries import Verification, verify_all
-from refund_service.service.verification import Sweep, SweepReport
+from refund_service.service.verification import (
+    SWEEP_GROUPS,
+    SWEEP_SEGMENTS,
+    Sweep,
+    SweepReport,
+)
 from refund_service.settings import Settings, load_settings
 
 ENVIRONMENT = (
@@ -36,8 +42,9 @@ ENVIRONMENT = (
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
 )
-SEGMENTS = 64
-WORKERS = 64  # one thread per segment: the work waits on DynamoDB, not on the CPU
+SEGMENTS = SWEEP_SEGMENTS
+GROUPS = SWEEP_GROUPS  # concurrent runs, one per group of SEGMENTS // GROUPS segments
+WORKERS = SEGMENTS // GROUPS  # one thread per segment of the group
 PER_PAGE_SECONDS = 60.0  # a page of 100 transactions, verified, with a wide margin
 LEASE_SECONDS = 15 * 60 + 30  # the function's timeout, and a little more
 LOCAL_RUN_SECONDS = 14 * 60
@@ -85,11 +92,22 @@ def verify_one(ledger: LedgerStore, transaction_id: str) -> dict[str, Any]:
     return result
 
 
+def owned_segments(group: int) -> range:
+    if not 0 <= group < GROUPS:
+        raise ValueError(f"group must be 0..{GROUPS - 1}, got {group}")
+    size = SEGMENTS // GROUPS
+    return range(group * size, (group + 1) * size)
+
+
 def sweep(
-    ledger: LedgerStore, config: Settings, time_left: Callable[[], float], run_id: str
+    ledger: LedgerStore,
+    config: Settings,
+    time_left: Callable[[], float],
+    run_id: str,
+    group: int = 0,
 ) -> dict[str, Any]:
     client = aws_client("dynamodb")
-    lease = DynamoDBLease(client, config.idempotency_table, "verification-sweep")
+    lease = DynamoDBLease(client, config.idempotency_table, f"verification-sweep#{group}")
     owner = uuid.uuid4().hex
     if not lease.acquire(owner, LEASE_SECONDS):
         logger.warning("the previous sweep run still holds the lease; nothing done")
@@ -103,7 +121,7 @@ def sweep(
             WORKERS,
             time_left,
             PER_PAGE_SECONDS,
-        ).run(run_id)
+        ).run(run_id, owned_segments(group))
     finally:
         lease.release(owner)
     _emit(report.checked_now, report.failures)
@@ -113,6 +131,7 @@ def sweep(
 def _summary(report: SweepReport) -> dict[str, Any]:
     summary = {
         "run_id": report.run_id,
+        "segments": len(report.progress),
         "complete": report.complete,
         "checked_this_run": report.checked_now,
         "checked": report.checked,
@@ -130,22 +149,21 @@ def _local_time_left() -> Callable[[], float]:
 
 def run_once(
     ledger: LedgerStore,
-    transaction_id: str | None = None,
+    event: dict[str, Any] | None = None,
     time_left: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
-    """Verify one transaction (when the event names it), or take the day's sweep further."""
-    if transaction_id:
-        return verify_one(ledger, transaction_id)
+    """Verify one transaction (when the event names it), or take the day's sweep further
+    for the event's group of segments."""
+    event = event or {}
+    if event.get("transaction_id"):
+        return verify_one(ledger, str(event["transaction_id"]))
     today = datetime.now(UTC).date().isoformat()
-    return sweep(ledger, settings(), time_left or _local_time_left(), today)
+    group = int(event.get("group", 0))
+    return sweep(ledger, settings(), time_left or _local_time_left(), today, group)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run_once(
-        store(),
-        (event or {}).get("transaction_id"),
-        lambda: context.get_remaining_time_in_millis() / 1000,
-    )
+    return run_once(store(), event, lambda: context.get_remaining_time_in_millis() / 1000)

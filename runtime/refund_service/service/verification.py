@@ -19,6 +19,9 @@ from refund_service.service.queries import Verification, verify_transaction
 from refund_service.service.reconciler import Checkpoints
 
 PAGE = 100  # items a Scan page evaluates
+SWEEP_SEGMENTS = 64
+# Runs side by side, each on its own group of segments (scheduled separately by the stack).
+SWEEP_GROUPS = 8
 
 
 class SegmentScanner(Protocol):
@@ -78,10 +81,12 @@ class Sweep:
     time_left: Callable[[], float]
     per_page: float
 
-    def run(self, run_id: str) -> SweepReport:
+    def run(self, run_id: str, owned: range | None = None) -> SweepReport:
+        """Take the run's segments (`owned`, or all of them) as far as the time allows."""
         report = SweepReport(run_id, self.segments)
+        segments = owned if owned is not None else range(self.segments)
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            outcomes = list(pool.map(lambda s: self._segment(run_id, s), range(self.segments)))
+            outcomes = list(pool.map(lambda s: self._segment(run_id, s), segments))
         for progress, checked_now, failures in outcomes:
             report.progress.append(progress)
             report.checked_now += checked_now
