@@ -13,8 +13,10 @@ import boto3
 import pytest
 
 from local.stream import LocalChangeStream, LocalEventSink
+from refund_service.adapters.dynamodb.event_log import DynamoDBEventLog
 from refund_service.domain.chargeback import DisputeOutcome
 from refund_service.domain.ledger import PaymentStatus
+from refund_service.domain.processor import WebhookEvent, WebhookEventKind
 from refund_service.domain.refund import RefundReason
 from refund_service.service.events import event_for
 from refund_service.service.payments import (
@@ -25,6 +27,7 @@ from refund_service.service.payments import (
 )
 from refund_service.service.refunds import RefundCommand, request_refund
 from refund_service.service.settlement import rollback_refund
+from refund_service.service.webhooks import handle_event
 from tests.support.world import USER, MutableClock, World, make_world
 
 
@@ -103,6 +106,33 @@ def test_every_committed_change_is_published_once_in_ledger_order(world: World) 
         published = events_of(sink, transaction_id)
         assert published == [e.as_dict() for e in expected if e is not None]
         assert len({e["event_id"] for e in published}) == len(published)
+
+
+def test_a_payout_the_processor_takes_back_is_published_as_reversed(world: World) -> None:
+    transaction_id = world.pay(amount=3_000)
+    refund_id = refund(world, transaction_id, 3_000)
+    reversal = WebhookEvent(
+        "simulated",
+        f"evt-{uuid.uuid4().hex[:8]}",
+        WebhookEventKind.REFUND_REVERSED,
+        "refund.reversed",
+        refund_id=refund_id,
+        transaction_id=transaction_id,
+    )
+    log = DynamoDBEventLog(world.client, world.tables["Idempotency"])
+    handle_event(world.services, log, reversal)
+    sink = LocalEventSink()
+
+    change_stream(world, sink).drain()
+
+    published = events_of(sink, transaction_id)
+    assert [(e["detail_type"], e["detail"]["status"]) for e in published] == [
+        ("payment.recorded", "completed"),
+        ("refund.pending", "pending"),
+        ("refund.succeeded", "succeeded"),
+        ("refund.reversed", "failed"),
+    ]
+    assert published[-1]["detail"]["refund_id"] == refund_id
 
 
 def test_event_detail_carries_exactly_the_documented_fields(world: World) -> None:
