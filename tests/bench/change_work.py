@@ -171,19 +171,25 @@ def _pending_refund(world: World) -> tuple[str, str]:
 
 
 def _clone(world: World, transaction_id: str, count: int) -> None:
-    """`count` copies of a transaction's partition under new ids: the same pending refund."""
+    """`count` copies of a transaction's head and pending refund record under new ids: what
+    the reconciler reads of a long-pending refund (it never folds the entries), written in
+    a fraction of the time the whole partitions would take."""
     table = world.tables["PaymentLedger"]
-    items = world.client.query(
-        TableName=table,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": f"TXN#{transaction_id}"}},
-    )["Items"]
+    items = [
+        item
+        for item in world.client.query(
+            TableName=table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"TXN#{transaction_id}"}},
+        )["Items"]
+        if item["sk"]["S"] == "HEAD" or item["sk"]["S"].startswith("REFUND#")
+    ]
     template = json.dumps(items)
     run = uuid.uuid4().hex[:6]
 
     def batch(first: int) -> None:
         requests = []
-        for n in range(first, min(first + 5, count)):
+        for n in range(first, min(first + 12, count)):
             copied = json.loads(template.replace(transaction_id, f"bk-{run}-{n:06d}"))
             requests += [{"PutRequest": {"Item": item}} for item in copied]
         for chunk in range(0, len(requests), 25):
@@ -192,8 +198,8 @@ def _clone(world: World, transaction_id: str, count: int) -> None:
                 answer = world.client.batch_write_item(RequestItems=pending)
                 pending = answer.get("UnprocessedItems")
 
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(batch, range(0, count, 5)))
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(batch, range(0, count, 12)))
 
 
 def _reconciler_run(client: Any, backlog: int) -> ReconcileRun:
