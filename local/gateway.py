@@ -29,6 +29,7 @@ from refund_service.api.errors import error_body
 from refund_service.domain.errors import ErrorCode
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+LocalRoute = Callable[[str], dict[str, Any]]  # given the query string
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 # The methods an HTTP API route can declare (besides ANY, which this API does not use).
 ROUTABLE_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -40,7 +41,7 @@ class Gateway:
         key: rsa.RSAPrivateKey,
         api: Handler,
         webhooks: Handler,
-        local_routes: dict[tuple[str, str], Callable[[], dict[str, Any]]],
+        local_routes: dict[tuple[str, str], LocalRoute],
     ):
         self.key = key
         self.api = api
@@ -63,7 +64,7 @@ class Gateway:
         if (method, path) in self.local_routes:
             if auth.verify(self.key, headers.get("authorization")) is None:
                 return _json(401, {"message": "Unauthorized"})
-            return _json(200, self.local_routes[(method, path)]())
+            return _json(200, self.local_routes[(method, path)](query))
         is_webhook = method == "POST" and path.startswith("/webhooks/")
         claims = None if is_webhook else auth.verify(self.key, headers.get("authorization"))
         if claims is None and required_scope(method, path) is not None:

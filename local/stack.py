@@ -21,6 +21,7 @@ from local.processes import (
 )
 from local.provision import DemoPayment
 from local.simulator import local_simulator
+from local.stream import LocalStreamRunner
 
 PROCESSOR_WINDOW = timedelta(hours=48)  # what `POST /local/reconcile` compares
 
@@ -54,7 +55,11 @@ class LocalStack:
         key = auth.signing_key(config.key_file)
         environment = {name: os.environ[name] for name in config.handler_environment("")}
         self._functions = LocalFunctions(environment, config.workers)
-        local_routes = {("POST", "/local/reconcile"): self.reconcile_now}
+        self.change_stream = LocalStreamRunner.start(config.dynamodb_url, self._stopping)
+        local_routes = {
+            ("POST", "/local/reconcile"): lambda _query: self.reconcile_now(),
+            ("GET", "/local/events"): self.change_stream.sink.route,
+        }
         gateway = Gateway(key, self._functions.api, self._functions.webhooks, local_routes)
         self._server = make_server(HOST, config.port, gateway)
         threading.Thread(target=self._reconcile_forever, name="reconciler", daemon=True).start()

@@ -12,12 +12,13 @@ from constructs import Construct
 
 from refund_service.observability_names import SERVICE_NAME
 from stacks.config import ServiceConfig
+from stacks.constructs.change_stream import ChangeStream, RefundEventBus
 from stacks.constructs.functions import Functions
 from stacks.constructs.fx_rates import FxRatesMonitoring
 from stacks.constructs.http_api import HttpApi
 from stacks.constructs.identity import Identity
 from stacks.constructs.keys import Keys
-from stacks.constructs.monitoring import Monitoring
+from stacks.constructs.monitoring import Monitoring, StreamWatch
 from stacks.constructs.schedules import Schedules
 from stacks.constructs.secrets import ProcessorSecret
 from stacks.constructs.tables import Tables
@@ -41,6 +42,7 @@ class RefundServiceStack(Stack):
         self.secret = ProcessorSecret(
             self, "ProcessorSecret", key=self.keys.operations, processor=config.processor
         )
+        self.events = RefundEventBus(self, "Events", stage=config.stage)
         self.functions = Functions(
             self,
             "Functions",
@@ -48,6 +50,14 @@ class RefundServiceStack(Stack):
             keys=self.keys,
             tables=self.tables,
             secret=self.secret,
+            event_bus=self.events.bus,
+        )
+        self.change_stream = ChangeStream(
+            self,
+            "ChangeStream",
+            ledger=self.tables.ledger,
+            publisher=self.functions.stream_publisher,
+            key=self.keys.operations,
         )
         self.identity = Identity(self, "Identity", config=config)
         self.http_api = HttpApi(
@@ -73,6 +83,11 @@ class RefundServiceStack(Stack):
             api=self.http_api.api,
             functions={name: built.function for name, built in self.functions.by_spec.items()},
             dead_letter_queues=self.functions.dead_letter_queues,
+            stream=StreamWatch(
+                self.functions.stream_publisher.function,
+                self.change_stream.failures,
+                self.events.bus,
+            ),
         )
         FxRatesMonitoring(
             self,
@@ -87,6 +102,7 @@ class RefundServiceStack(Stack):
         CfnOutput(self, "ApiUrl", value=self.http_api.url)
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
         CfnOutput(self, "ProcessorSecretArn", value=self.secret.secret.secret_arn)
+        CfnOutput(self, "EventBusName", value=self.events.bus.event_bus_name)
         for table in self.tables.all:
             CfnOutput(self, f"{table.spec.construct_id}TableName", value=table.table.table_name)
         for name, value in self.identity.outputs.items():

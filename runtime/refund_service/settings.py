@@ -39,6 +39,8 @@ class Settings:
     processor_reconcile_window_hours: int = 48
     # The stored ECB daily rates; empty: none (the bundled history serves every quote).
     fx_rates_table: str = ""
+    # Where the change-stream publisher puts refund events (SPEC 4.2).
+    event_bus_name: str = ""
 
 
 # Settings field -> environment variable.
@@ -57,6 +59,7 @@ VARIABLES = {
     "simulated_webhook_secret": "SIMULATED_WEBHOOK_SECRET",
     "processor_reconcile_window_hours": "PROCESSOR_RECONCILE_WINDOW_HOURS",
     "fx_rates_table": "FX_RATES_TABLE_NAME",
+    "event_bus_name": "EVENT_BUS_NAME",
 }
 # Read only by the local stack: no deployed function is given these (the simulated processor
 # is local), and the stack's environment contract leaves them out.

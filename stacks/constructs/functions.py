@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -20,6 +21,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from refund_service.observability_names import METRICS_NAMESPACE, SERVICE_NAME
+from refund_service.service.verification import SWEEP_GROUPS
 from refund_service.settings import POWERTOOLS_VARIABLES, VARIABLES
 from refund_service.storage.schema import (
     AUDIT_TABLE,
@@ -97,6 +99,12 @@ WEBHOOK_EVENT_LOG = TableAccess(("dynamodb:GetItem", "dynamodb:PutItem"))
 FX_RATES_READ = TableAccess(("dynamodb:GetItem", "dynamodb:Query"))
 # FX-rates function: stores each day, then reads the newest stored day for its age metric.
 FX_RATES_STORE = TableAccess(("dynamodb:PutItem", "dynamodb:Query"))
+# Stream publisher: verify each changed transaction (load, audit_records), nothing else.
+LEDGER_LOAD = TableAccess(("dynamodb:Query",))
+# Leases and checkpoints of the scheduled jobs (adapters/dynamodb/coordination.py): only items
+# whose id starts with one of these prefixes, never an idempotency record.
+COORDINATION_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+COORDINATION_KEYS = ("lease#*", "checkpoint#*")
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,9 @@ class FunctionSpec:
     processor: ProcessorAccess | None = None  # None: never talks to the processor
     scheduled: bool = False
     every: Duration | None = None  # a scheduled function's interval (stacks/constructs/schedules)
+    coordinates: bool = False  # holds a lease and keeps checkpoints in the idempotency table
+    async_retries: int | None = None  # None: Lambda's default (2)
+    publishes_events: bool = False
 
 
 API = FunctionSpec(
@@ -195,17 +206,29 @@ RECONCILER = FunctionSpec(
     processor=ProcessorAccess(simulator_memory=("dynamodb:GetItem", "dynamodb:UpdateItem")),
     scheduled=True,
     every=Duration.minutes(5),
+    coordinates=True,  # a lease against overlapping runs; its cursor through the backlog
 )
 VERIFIER = FunctionSpec(
     construct_id="Verifier",
     handler="refund_service.handlers.verifier.handler",
-    description="Hourly: recomputes every ledger summary from its entries",
-    environment=_variables("ledger_table", "audit_table"),
+    description="Daily, resumed every 30 minutes until done: parallel verification sweep",
+    environment=_variables("ledger_table", "audit_table", "idempotency_table"),
     table_access=((LEDGER_TABLE, LEDGER_VERIFY), (AUDIT_TABLE, AUDIT_READ)),
     timeout=Duration.minutes(15),
-    memory_mb=1024,
+    memory_mb=1769,  # one full vCPU for 64 threads' JSON decoding and folding
     scheduled=True,
-    every=Duration.hours(1),
+    every=Duration.minutes(30),
+    coordinates=True,  # a lease against overlapping runs; one checkpoint per segment
+    async_retries=0,  # a failed run is resumed by the next one, never rerun from the start
+)
+STREAM_PUBLISHER = FunctionSpec(
+    construct_id="StreamPublisher",
+    handler="refund_service.handlers.stream_publisher.handler",
+    description="Ledger change stream: refund events on the bus; verifies changed transactions",
+    environment=_variables("ledger_table", "audit_table", "event_bus_name"),
+    table_access=((LEDGER_TABLE, LEDGER_LOAD), (AUDIT_TABLE, AUDIT_READ)),
+    timeout=Duration.minutes(1),
+    publishes_events=True,
 )
 PROCESSOR_RECONCILER = FunctionSpec(
     construct_id="ProcessorReconciler",
@@ -242,7 +265,15 @@ FX_RATES = FunctionSpec(
     # The ECB publishes once per TARGET day around 16:00 CET; 3-hourly picks it up the same day.
     every=Duration.hours(3),
 )
-FUNCTIONS = (API, WEBHOOKS, RECONCILER, VERIFIER, PROCESSOR_RECONCILER, FX_RATES)
+FUNCTIONS = (
+    API,
+    WEBHOOKS,
+    RECONCILER,
+    VERIFIER,
+    PROCESSOR_RECONCILER,
+    FX_RATES,
+    STREAM_PUBLISHER,
+)
 
 
 # Lambda's asynchronous queue is at-least-once and retries twice by default; either could start
@@ -260,6 +291,14 @@ def max_event_age(spec: FunctionSpec) -> Duration:
     return Duration.seconds(max(slack, int(MIN_EVENT_AGE.to_seconds())))
 
 
+def _runs_of(spec: FunctionSpec) -> list[tuple[str, dict[str, int] | None]]:
+    """The verification sweep runs as one schedule per group of its Scan segments, side by side
+    (docs/decisions/0016-verification-sweep.md); every other function as one."""
+    if spec is VERIFIER:
+        return [(f"VerifyLedger{group}", {"group": group}) for group in range(SWEEP_GROUPS)]
+    return [(spec.construct_id, None)]
+
+
 @dataclass(frozen=True)
 class SharedResources:
     """What every function is built against."""
@@ -271,6 +310,7 @@ class SharedResources:
     code: lambda_.Code
     powertools: lambda_.ILayerVersion
     environment_values: dict[str, str]
+    event_bus: events.IEventBus
 
 
 class ServiceFunction(Construct):
@@ -290,6 +330,8 @@ class ServiceFunction(Construct):
         self.dead_letter_queue = self._dead_letter_queue() if spec.scheduled else None
         self.function = self._function()
         self._grant_tables()
+        self._grant_coordination()
+        self._grant_events()
         self._grant_keys_and_secret()
         self._acknowledge_tracing_permissions()
         self._explain_checkov_skips()
@@ -346,7 +388,7 @@ class ServiceFunction(Construct):
             role=self.role,
             log_group=self.log_group,
             dead_letter_queue=self.dead_letter_queue,
-            retry_attempts=0 if scheduled else None,
+            retry_attempts=0 if scheduled else spec.async_retries,
             max_event_age=max_event_age(spec) if scheduled else None,
             reserved_concurrent_executions=1 if reserve else None,
         )
@@ -358,7 +400,26 @@ class ServiceFunction(Construct):
             if access.index_actions:
                 self._allow(access.index_actions, table.index_arns_of(access.indexes))
         writes = any(access.writes for _, access in self.spec.table_access)
-        self._grant_table_key(writes=writes or bool(self._simulator_memory()))
+        writes = writes or self.spec.coordinates or bool(self._simulator_memory())
+        self._grant_table_key(writes=writes)
+
+    def _grant_coordination(self) -> None:
+        if not self.spec.coordinates:
+            return
+        idempotency = self._shared.tables.for_spec(IDEMPOTENCY_TABLE)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=list(COORDINATION_ACTIONS),
+                resources=[idempotency.arn],
+                conditions={
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(COORDINATION_KEYS)}
+                },
+            )
+        )
+
+    def _grant_events(self) -> None:
+        if self.spec.publishes_events:
+            self._allow(["events:PutEvents"], [self._shared.event_bus.event_bus_arn])
 
     def _grant_table_key(self, writes: bool) -> None:
         """DynamoDB uses the tables' key on the caller's behalf, and only DynamoDB may."""
@@ -444,6 +505,7 @@ class Functions(Construct):
         keys: Keys,
         tables: Tables,
         secret: ProcessorSecret,
+        event_bus: events.IEventBus,
     ) -> None:
         super().__init__(scope, construct_id)
         shared = SharedResources(
@@ -453,7 +515,11 @@ class Functions(Construct):
             secret=secret,
             code=runtime_code(),
             powertools=self._powertools_layer(),
-            environment_values=_environment_values(config, keys, tables, secret),
+            environment_values={
+                **_environment_values(config, keys, tables, secret),
+                VARIABLES["event_bus_name"]: event_bus.event_bus_name,
+            },
+            event_bus=event_bus,
         )
         self.by_spec = {
             spec.construct_id: ServiceFunction(self, spec.construct_id, spec=spec, shared=shared)
@@ -486,16 +552,22 @@ class Functions(Construct):
         for name, built in self.by_spec.items():
             if built.spec.every is None or built.dead_letter_queue is None:
                 continue
-            runs.append(
-                ScheduledRun(
-                    construct_id=name,
-                    every=built.spec.every,
-                    description=built.spec.description,
-                    function=built.function,
-                    dead_letter_queue=built.dead_letter_queue,
+            for run_id, payload in _runs_of(built.spec):
+                runs.append(
+                    ScheduledRun(
+                        construct_id=run_id,
+                        every=built.spec.every,
+                        description=built.spec.description,
+                        function=built.function,
+                        dead_letter_queue=built.dead_letter_queue,
+                        payload=payload,
+                    )
                 )
-            )
         return runs
+
+    @property
+    def stream_publisher(self) -> ServiceFunction:
+        return self.by_spec[STREAM_PUBLISHER.construct_id]
 
     @property
     def dead_letter_queues(self) -> dict[str, sqs.Queue]:

@@ -1,6 +1,7 @@
 """The timers, on EventBridge Scheduler: one schedule per scheduled function, at its spec's
-interval (the reconciler every 5 minutes; the ledger verifier and processor reconciliation
-every hour).
+interval (the reconciler every 5 minutes; processor reconciliation every hour; the FX rates
+every 3 hours), and one per group of the verification sweep's segments, every 30 minutes,
+each taking the day's sweep further with its group as input.
 
 The scheduler invokes each function asynchronously. Its retry policy covers a failed
 delivery (Lambda throttling the Invoke call); a delivery that still fails lands in the
@@ -13,6 +14,7 @@ wildcard, which CDK's LambdaInvoke target would add) and to send to its encrypte
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,6 +36,7 @@ class ScheduledRun:
     description: str
     function: lambda_.IFunction
     dead_letter_queue: sqs.IQueue
+    payload: dict[str, int] | None = None  # the invocation's input; none: an empty event
 
 
 class Schedules(Construct):
@@ -61,6 +64,7 @@ class Schedules(Construct):
             target=scheduler.CfnSchedule.TargetProperty(
                 arn=run.function.function_arn,
                 role_arn=role.role_arn,
+                input=json.dumps(run.payload) if run.payload is not None else None,
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
                     maximum_retry_attempts=DELIVERY_RETRIES,
                     # A delivery that missed its slot is stale once the next one is due.

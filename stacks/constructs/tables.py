@@ -30,6 +30,10 @@ _ATTRIBUTE_TYPES = {
     "N": dynamodb.AttributeType.NUMBER,
     "B": dynamodb.AttributeType.BINARY,
 }
+_STREAM_VIEWS = {
+    "NEW_IMAGE": dynamodb.StreamViewType.NEW_IMAGE,
+    "NEW_AND_OLD_IMAGES": dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+}
 _PROJECTIONS = {
     "ALL": dynamodb.ProjectionType.ALL,
     "KEYS_ONLY": dynamodb.ProjectionType.KEYS_ONLY,
@@ -85,6 +89,7 @@ class Tables(Construct):
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
             time_to_live_attribute=spec.ttl_attribute,
+            stream=_STREAM_VIEWS[spec.stream] if spec.stream else None,
         )
         for index in spec.indexes:
             _add_index(table, index)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.bench import growth, probes, report, throughput
+from tests.bench import change_work, growth, probes, report, throughput
 from tests.bench import search as search_bench
 from tests.bench.stack import BenchStack, bench_stack, loopback_client
 from tests.support.dynamodb_local import ROOT, dynamodb_local
@@ -27,6 +27,9 @@ class BenchSettings:
     fill_time_limit: float = 240.0
     refunds: tuple[int, int] = (1_000, 100_000)
     day_refunds: tuple[int, int] = (10, 10_000)
+    changed_among: tuple[int, int] = (1_000, 100_000)  # transactions in the table (row 6a)
+    sweep_transactions: int = 300
+    long_pending: tuple[int, int] = (10, 10_000)
 
     def describe(self) -> str:
         return (
@@ -47,6 +50,7 @@ class BenchResult:
     calls: probes.AwsCalls
     load: list[throughput.Row]
     growth: growth.GrowthResult
+    change: change_work.ChangeWorkResult
     rows: list[report.TableRow]
 
 
@@ -66,13 +70,21 @@ def run_bench(stack: BenchStack, growth_client: Any, settings: BenchSettings) ->
         settled=settings.settled,
         fill_time_limit=settings.fill_time_limit,
     )
+    log("work per change: stream verification, the sweep, the reconciler's backlog...")
+    change = change_work.measure(
+        growth_client,
+        transactions=settings.changed_among,
+        sweep_transactions=settings.sweep_transactions,
+        backlog=settings.long_pending,
+    )
     rows = [
         report.cold_start_row(cold),
         *report.aws_call_rows(calls),
         *report.load_rows(load, settings.requests, settings.time_limit),
         *report.growth_rows(grown),
+        *change_work.rows(change),
     ]
-    return BenchResult(cold, calls, load, grown, rows)
+    return BenchResult(cold, calls, load, grown, change, rows)
 
 
 def search_rows(client: Any, settings: BenchSettings) -> list[report.TableRow]:

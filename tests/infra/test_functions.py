@@ -1,4 +1,4 @@
-"""The five functions: runtime, architecture, layer, tracing, logs, dead-letter queues, secret."""
+"""The six functions: runtime, architecture, layer, tracing, logs, dead-letter queues, secret."""
 
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ EXPECTED_DATA_GRANTS = {
         "ledger": {"dynamodb:Query", "dynamodb:PutItem"},
         "ledger/index/pending-refunds": {"dynamodb:Query"},
         "audit": {"dynamodb:PutItem"},
-        # the simulated processor's lookup: get, settle a pending one
+        # the simulated processor's lookup: get, settle a pending one; its lease and cursor
         "idempotency": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
         **TABLE_KEY_WRITES,
         **DEAD_LETTERS,
@@ -72,8 +72,25 @@ EXPECTED_DATA_GRANTS = {
     "Verifier": {
         "ledger": {"dynamodb:Query", "dynamodb:Scan"},
         "audit": {"dynamodb:Query"},
-        "key:tables": {"kms:Decrypt", "kms:DescribeKey"},
+        # its lease and segment checkpoints (only `lease#`/`checkpoint#` items)
+        "idempotency": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        **TABLE_KEY_WRITES,
         **DEAD_LETTERS,
+    },
+    "StreamPublisher": {
+        # verify each changed transaction: load, audit_records
+        "ledger": {"dynamodb:Query"},
+        "audit": {"dynamodb:Query"},
+        "ledger-stream": {
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "dynamodb:ListStreams",
+        },
+        "event-bus": {"events:PutEvents"},
+        "stream-failures": {"sqs:SendMessage"},
+        "key:operations": {"kms:GenerateDataKey", "kms:Decrypt"},
+        "key:tables": {"kms:Decrypt", "kms:DescribeKey"},
     },
     "ProcessorReconciler": {
         # find_refund, load, commit
@@ -101,10 +118,8 @@ EXPECTED_WITH_STRIPE = {
         "idempotency": {"dynamodb:GetItem", "dynamodb:PutItem"},
         **SECRET,
     },
-    "Reconciler": {
-        **{k: v for k, v in EXPECTED_DATA_GRANTS["Reconciler"].items() if k != "idempotency"},
-        **SECRET,
-    },
+    # the lease and cursor stay in the idempotency table
+    "Reconciler": {**EXPECTED_DATA_GRANTS["Reconciler"], **SECRET},
     "Verifier": EXPECTED_DATA_GRANTS["Verifier"],
     "ProcessorReconciler": {
         **{
@@ -115,6 +130,7 @@ EXPECTED_WITH_STRIPE = {
         **SECRET,
     },
     "FxRates": EXPECTED_DATA_GRANTS["FxRates"],
+    "StreamPublisher": EXPECTED_DATA_GRANTS["StreamPublisher"],
 }
 FUNCTIONS = tuple(EXPECTED_DATA_GRANTS)
 SCHEDULED = ("Reconciler", "Verifier", "ProcessorReconciler", "FxRates")
@@ -139,6 +155,12 @@ def _labels(synthesized: Synthesized, function: str) -> dict[str, str]:
     }
     secret = synthesized.logical_id("ProcessorSecret/Secret/Resource")
     labels[json.dumps({"Ref": secret})] = "secret"
+    ledger = synthesized.logical_id("Tables/PaymentLedger/Resource")
+    labels[json.dumps({"Fn::GetAtt": [ledger, "StreamArn"]})] = "ledger-stream"
+    bus = synthesized.logical_id("Events/Bus/Resource")
+    labels[json.dumps({"Fn::GetAtt": [bus, "Arn"]})] = "event-bus"
+    failures = synthesized.logical_id("ChangeStream/FailedDeliveries/Resource")
+    labels[json.dumps({"Fn::GetAtt": [failures, "Arn"]})] = "stream-failures"
     if function in SCHEDULED:
         queue = synthesized.logical_id(f"Functions/{function}/DeadLetterQueue/Resource")
         labels[json.dumps({"Fn::GetAtt": [queue, "Arn"]})] = "dead-letter-queue"
@@ -307,6 +329,9 @@ RUNTIME_DYNAMODB_CALLS = {
     "adapters/dynamodb/event_log.py": {"get_item", "put_item"},
     "adapters/processors/simulated.py": {"batch_get_item", "get_item", "put_item", "update_item"},
     "adapters/dynamodb/fx_rates.py": {"get_item", "put_item", "query"},
+    "adapters/dynamodb/coordination.py": {"get_item", "update_item"},
+    "adapters/dynamodb/pending_window.py": {"query"},
+    "adapters/dynamodb/segment_scan.py": {"scan"},
 }
 TRANSACT_ITEM_KINDS = {"Put"}  # the ledger store's TransactWriteItems: conditional Puts only
 _CLIENT_CALL = re.compile(

@@ -10,7 +10,15 @@ import pytest
 from refund_service import observability_names as names
 from tests.infra.conftest import ALARM_EMAIL, Synthesized, ref
 
-FUNCTIONS = ("Api", "Webhooks", "Reconciler", "Verifier", "ProcessorReconciler", "FxRates")
+FUNCTIONS = (
+    "Api",
+    "Webhooks",
+    "Reconciler",
+    "Verifier",
+    "ProcessorReconciler",
+    "FxRates",
+    "StreamPublisher",
+)
 PREFIX = "refund-service-dev-"
 
 
@@ -79,6 +87,8 @@ def test_the_expected_alarms_exist(synthesized: Synthesized) -> None:
         "ProcessorReconcilerDeadLetters",
         "FxRatesDeadLetters",
         "FxRatesStale",
+        "StreamIteratorAge",
+        "StreamFailedDeliveries",
         *(f"{function}{kind}" for function in FUNCTIONS for kind in ("Errors", "Throttles")),
     }
 

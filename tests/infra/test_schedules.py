@@ -3,28 +3,34 @@ dead-letter queue on every target, and no two runs of one function at once."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Template
 
+from refund_service.service.verification import SWEEP_GROUPS
 from stacks.app import build
 from stacks.constructs.functions import FUNCTIONS, FunctionSpec
 from tests.infra.conftest import Synthesized, arn_of, cdk_json_context
 
-EXPECTED = {"Reconciler": 300, "Verifier": 3600, "ProcessorReconciler": 3600, "FxRates": 10800}
+EXPECTED = {"Reconciler": 300, "Verifier": 1800, "ProcessorReconciler": 3600, "FxRates": 10800}
 SCHEDULED = [spec for spec in FUNCTIONS if spec.construct_id in EXPECTED]
 
 
-def schedule_of(synthesized: Synthesized, spec: FunctionSpec) -> dict[str, Any]:
+def schedules_of(synthesized: Synthesized, spec: FunctionSpec) -> list[dict[str, Any]]:
     target = arn_of(synthesized.logical_id(f"Functions/{spec.construct_id}/Function/Resource"))
-    (schedule,) = [
+    return [
         schedule["Properties"]
         for schedule in synthesized.of_type("AWS::Scheduler::Schedule").values()
         if schedule["Properties"]["Target"]["Arn"] == target
     ]
-    return schedule
+
+
+def schedule_of(synthesized: Synthesized, spec: FunctionSpec) -> dict[str, Any]:
+    """The function's schedule (the verification sweep's first group: all are alike)."""
+    return schedules_of(synthesized, spec)[0]
 
 
 def test_the_known_scheduled_functions_have_intervals() -> None:
@@ -93,9 +99,20 @@ def test_scheduler_role_invokes_one_function_and_sends_to_its_queue(
 
 def test_no_legacy_events_rules(synthesized: Synthesized) -> None:
     assert synthesized.of_type("AWS::Events::Rule") == {}
-    assert len(synthesized.of_type("AWS::Scheduler::Schedule")) == len(
-        [spec for spec in FUNCTIONS if spec.every is not None]
+    scheduled = [spec for spec in FUNCTIONS if spec.every is not None]
+    # the verification sweep runs one schedule per group of its segments
+    assert len(synthesized.of_type("AWS::Scheduler::Schedule")) == len(scheduled) - 1 + (
+        SWEEP_GROUPS
     )
+
+
+def test_each_sweep_group_has_its_schedule_with_its_group_as_input(
+    synthesized: Synthesized,
+) -> None:
+    (verifier,) = [spec for spec in FUNCTIONS if spec.construct_id == "Verifier"]
+    inputs = sorted(json.loads(s["Target"]["Input"])["group"] for s in schedules_of(synthesized, verifier))
+
+    assert inputs == list(range(SWEEP_GROUPS))
 
 
 @pytest.mark.parametrize("spec", SCHEDULED, ids=lambda spec: spec.construct_id)

@@ -14,6 +14,7 @@ def test_outputs(synthesized: Synthesized) -> None:
         "ApiUrl",
         "AlarmTopicArn",
         "ProcessorSecretArn",
+        "EventBusName",
         "PaymentLedgerTableName",
         "PaymentAuditTrailTableName",
         "IdempotencyTableName",

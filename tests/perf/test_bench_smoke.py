@@ -21,8 +21,11 @@ SETTINGS = BenchSettings(
     earlier=(1, 8),
     settled=(2, 60),
     fill_time_limit=30.0,
+    changed_among=(50, 500),
+    sweep_transactions=20,
+    long_pending=(3, 240),
 )
-ROWS = ("1", "2a", "2b", "3a", "3b", "3c", "3d", "4a", "4b", "4c")
+ROWS = ("1", "2a", "2b", "3a", "3b", "3c", "3d", "4a", "4b", "4c", "6a", "6b", "6c")
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +95,15 @@ def test_reads_grow_with_the_payments_own_history(bench: BenchResult) -> None:
     grown = bench.growth
     assert grown.items_many > grown.items_few
     assert grown.capacity_many >= grown.capacity_few
+
+
+def test_work_per_change_stays_flat_and_bounded(bench: BenchResult) -> None:
+    change = bench.change
+    small, large = change.verify
+    assert small.queries == large.queries == 2  # its partition and its audit trail
+    assert large.capacity == small.capacity
+    assert change.sweep_checked == SETTINGS.sweep_transactions
+    few, many = change.runs
+    assert few.new_settled and many.new_settled
+    # the run with the large backlog is bounded by its budget, not by the backlog
+    assert many.examined <= 216 < SETTINGS.long_pending[1]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from refund_service import observability_names as names
 from refund_service.domain.audit import SYSTEM_RECONCILER
@@ -88,27 +90,140 @@ def _settle_one(services: Services, ref: PendingRefundRef, caller: Caller) -> Re
     return settled.status
 
 
-def reconcile(
-    services: Services, older_than: timedelta, stale_after: timedelta, limit: int = 200
-) -> ReconcileReport:
+def _examine(
+    services: Services, ref: PendingRefundRef, stale_after: timedelta, report: ReconcileReport
+) -> None:
     now = services.clock()
-    caller = Caller(SYSTEM_RECONCILER)
-    report = ReconcileReport()
-    for ref in services.store.pending_refunds(now - older_than, limit):
-        report.examined += 1
-        age = (now - datetime.fromisoformat(ref.pending_since)).total_seconds()
-        report.oldest_age_seconds = max(report.oldest_age_seconds, age)
-        status = _settle_one(services, ref, caller)
-        if status is None:
-            continue
-        if status is RefundStatus.SUCCESS:
-            report.succeeded.append(ref.refund_id)
-        elif status is RefundStatus.FAILED:
-            report.voided.append(ref.refund_id)
-        else:
-            report.still_pending.append(ref.refund_id)
-            if age >= stale_after.total_seconds():
-                report.stale.append(ref.refund_id)
+    report.examined += 1
+    age = (now - datetime.fromisoformat(ref.pending_since)).total_seconds()
+    report.oldest_age_seconds = max(report.oldest_age_seconds, age)
+    status = _settle_one(services, ref, Caller(SYSTEM_RECONCILER))
+    if status is None:
+        return
+    if status is RefundStatus.SUCCESS:
+        report.succeeded.append(ref.refund_id)
+    elif status is RefundStatus.FAILED:
+        report.voided.append(ref.refund_id)
+    else:
+        report.still_pending.append(ref.refund_id)
+        if age >= stale_after.total_seconds():
+            report.stale.append(ref.refund_id)
+
+
+def _emit(services: Services, report: ReconcileReport) -> ReconcileReport:
     services.metrics.count(names.STALE_PENDING_REFUNDS, len(report.stale))
     services.metrics.measure(names.PENDING_REFUND_AGE, report.oldest_age_seconds, "Seconds")
     return report
+
+
+def reconcile(
+    services: Services, older_than: timedelta, stale_after: timedelta, limit: int = 200
+) -> ReconcileReport:
+    """The `limit` oldest due refunds, all at once (the local `POST /local/reconcile`)."""
+    report = ReconcileReport()
+    for ref in services.store.pending_refunds(services.clock() - older_than, limit):
+        _examine(services, ref, stale_after, report)
+    return _emit(services, report)
+
+
+# --- the scheduled run: in turn, within a time budget -------------------------------------
+
+CURSOR = "reconciler"
+# Before any cursor exists, refunds due within this long count as new.
+FIRST_FRESH_WINDOW = timedelta(hours=1)
+EPOCH = "0000"  # sorts before every ISO-8601 timestamp
+PAGE = 50
+
+
+class PendingWindow(Protocol):
+    def between(
+        self, since: str, before: str, limit: int, resume_after: PendingRefundRef | None = None
+    ) -> tuple[list[PendingRefundRef], bool]: ...
+
+
+class Checkpoints(Protocol):
+    def load(self, name: str) -> dict[str, Any] | None: ...
+
+    def save(self, name: str, state: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Seconds left in this run, and what one more refund may take (a slow processor lookup):
+    no refund is started that could not finish."""
+
+    time_left: Callable[[], float]
+    per_refund: float
+
+    def allows(self) -> bool:
+        return self.time_left() > self.per_refund
+
+
+@dataclass
+class _Walk:
+    """One pass over part of the index: where it stands, and whether it reached the end."""
+
+    since: str
+    before: str
+    after: PendingRefundRef | None = None
+    finished: bool = False
+
+
+def _walk(
+    services: Services,
+    window: PendingWindow,
+    walk: _Walk,
+    context: tuple[Budget, timedelta, ReconcileReport, set[str]],
+) -> None:
+    budget, stale_after, report, seen = context
+    while not walk.finished and budget.allows():
+        refs, exhausted = window.between(walk.since, walk.before, PAGE, walk.after)
+        for ref in refs:
+            if not budget.allows():
+                return
+            if ref.refund_id not in seen:
+                seen.add(ref.refund_id)
+                _examine(services, ref, stale_after, report)
+            walk.after = ref
+        walk.finished = exhausted or not refs
+
+
+def _ref(value: dict[str, Any] | None) -> PendingRefundRef | None:
+    return PendingRefundRef(**value) if value else None
+
+
+def reconcile_in_turn(
+    services: Services,
+    window: PendingWindow,
+    checkpoints: Checkpoints,
+    *,
+    older_than: timedelta,
+    stale_after: timedelta,
+    budget: Budget,
+) -> ReconcileReport:
+    """First the refunds that came due since the last run, so a backlog of long-pending ones
+    can never starve them; then the backlog, oldest first, resumed where the last run stopped
+    and wrapping round when it reaches the end. Stops while the budget still covers a refund.
+    """
+    now = services.clock()
+    due = (now - older_than).isoformat()
+    cursor = checkpoints.load(CURSOR) or {}
+    fresh_since = cursor.get("fresh_since") or (now - older_than - FIRST_FRESH_WINDOW).isoformat()
+    fresh = _Walk(fresh_since, due, _ref(cursor.get("fresh_after")))
+    backlog = _Walk(EPOCH, fresh_since, _ref(cursor.get("backlog_after")))
+    report = ReconcileReport()
+    context = (budget, stale_after, report, set[str]())
+    _walk(services, window, fresh, context)
+    _walk(services, window, backlog, context)
+    checkpoints.save(CURSOR, _next_cursor(fresh, backlog))
+    return _emit(services, report)
+
+
+def _next_cursor(fresh: _Walk, backlog: _Walk) -> dict[str, Any]:
+    if fresh.finished:
+        fresh_state: dict[str, Any] = {"fresh_since": fresh.before, "fresh_after": None}
+    else:
+        after = asdict(fresh.after) if fresh.after else None
+        fresh_state = {"fresh_since": fresh.since, "fresh_after": after}
+    backlog_after = None if backlog.finished or backlog.after is None else asdict(backlog.after)
+    return {**fresh_state, "backlog_after": backlog_after}

@@ -35,6 +35,7 @@ class TableSpec:
     sort_key: KeyAttribute | None = None
     indexes: tuple[IndexSpec, ...] = ()
     ttl_attribute: str | None = None
+    stream: str | None = None  # the change stream's view type (NEW_IMAGE...), or no stream
 
     def key_attributes(self) -> list[KeyAttribute]:
         """Every attribute used as a key by the table or one of its indexes, once each."""
@@ -80,6 +81,8 @@ LEDGER_TABLE = TableSpec(
         IndexSpec(REFUNDS_BY_STATUS_INDEX, KeyAttribute("search_status"), REFUND_SEARCH_SORT),
         IndexSpec(REFUNDS_BY_DAY_INDEX, KeyAttribute("search_day"), REFUND_SEARCH_SORT),
     ),
+    # Every committed change, new images only: events and incremental verification (SPEC 4.2).
+    stream="NEW_IMAGE",
 )
 
 AUDIT_TABLE = TableSpec(
@@ -136,6 +139,8 @@ def create_table_request(spec: TableSpec, table_name: str) -> dict[str, Any]:
             }
             for index in spec.indexes
         ]
+    if spec.stream:
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": spec.stream}
     return request
 
 
