@@ -549,7 +549,7 @@ class Functions(Construct):
     def scheduled_runs(self) -> list[ScheduledRun]:
         """Each function with an interval, as the scheduler invokes it."""
         runs = []
-        for name, built in self.by_spec.items():
+        for built in self.by_spec.values():
             if built.spec.every is None or built.dead_letter_queue is None:
                 continue
             for run_id, payload in _runs_of(built.spec):

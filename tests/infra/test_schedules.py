@@ -110,7 +110,9 @@ def test_each_sweep_group_has_its_schedule_with_its_group_as_input(
     synthesized: Synthesized,
 ) -> None:
     (verifier,) = [spec for spec in FUNCTIONS if spec.construct_id == "Verifier"]
-    inputs = sorted(json.loads(s["Target"]["Input"])["group"] for s in schedules_of(synthesized, verifier))
+    inputs = sorted(
+        json.loads(s["Target"]["Input"])["group"] for s in schedules_of(synthesized, verifier)
+    )
 
     assert inputs == list(range(SWEEP_GROUPS))
 
