@@ -41,6 +41,7 @@ def test_only_the_ledger_table_has_a_stream_of_new_images(synthesized: Synthesiz
         "PaymentLedger": {"StreamViewType": "NEW_IMAGE"},
         "PaymentAuditTrail": None,
         "Idempotency": None,
+        "FxRates": None,
     }
 
 

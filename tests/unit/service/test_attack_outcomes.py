@@ -4,8 +4,11 @@ refund webhooks. Each test states what the ledger must say once reconcilers and 
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
+from refund_service.adapters.dynamodb.coordination import DynamoDBCheckpoints
+from refund_service.adapters.dynamodb.pending_window import DynamoDBPendingWindow
 from refund_service.adapters.processors.webhooks_stripe import classify_event
 from refund_service.domain.processor import (
     ProcessorCode,
@@ -16,7 +19,7 @@ from refund_service.domain.processor import (
 )
 from refund_service.domain.refund import RefundStatus
 from refund_service.service.ports import ConcurrentUpdateError
-from refund_service.service.reconciler import reconcile
+from refund_service.service.reconciler import Budget, reconcile_in_turn
 from refund_service.service.webhooks import handle_event
 from tests.support.world import World
 from tests.unit.service.test_processor_agreement import (
@@ -167,10 +170,21 @@ def test_long_pending_refunds_starve_the_reconciler_of_a_paid_one(world: World) 
     tid = world.pay(amount=10_000)
     lost = refund(world, tid, 4_000, metadata={"simulate": "timeout"})
     assert lost.refund.status is RefundStatus.PENDING
-    # When the reconciler runs again and again
+    # When the scheduled reconciler runs again and again, with room for two refunds a run
+    window = DynamoDBPendingWindow(world.client, world.tables["PaymentLedger"])
+    checkpoints = DynamoDBCheckpoints(world.client, world.tables["Idempotency"])
     for _ in range(5):
         world.clock.advance(minutes=10)
-        reconcile(world.services, timedelta(0), timedelta(hours=1), limit=2)
+        room = iter([1.0, 1.0])
+        time_left = partial(next, room, 0.0)
+        reconcile_in_turn(
+            world.services,
+            window,
+            checkpoints,
+            older_than=timedelta(0),
+            stale_after=timedelta(hours=1),
+            budget=Budget(time_left, per_refund=0.5),
+        )
     # Then the paid refund is booked
     assert world.store.load(tid).refunds[lost.refund.refund_id].status is RefundStatus.SUCCESS
 
