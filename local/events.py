@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -42,7 +43,7 @@ def payload_v2_event(
     }
     if claims is not None:
         request_context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
-    return {
+    event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
         "rawPath": path,
@@ -52,3 +53,14 @@ def payload_v2_event(
         "body": text,
         "isBase64Encoded": is_base64,
     }
+    if query:
+        event["queryStringParameters"] = query_parameters(query)
+    return event
+
+
+def query_parameters(query: str) -> dict[str, str]:
+    """As API Gateway's payload 2.0 gives them: decoded, repeated names joined by commas."""
+    parameters: dict[str, list[str]] = {}
+    for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        parameters.setdefault(name, []).append(value)
+    return {name: ",".join(values) for name, values in parameters.items()}

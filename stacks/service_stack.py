@@ -12,6 +12,7 @@ from constructs import Construct
 
 from refund_service.observability_names import SERVICE_NAME
 from stacks.config import ServiceConfig
+from stacks.constructs.anchors import AnchorBucket
 from stacks.constructs.functions import Functions
 from stacks.constructs.http_api import HttpApi
 from stacks.constructs.identity import Identity
@@ -40,6 +41,7 @@ class RefundServiceStack(Stack):
         self.secret = ProcessorSecret(
             self, "ProcessorSecret", key=self.keys.operations, processor=config.processor
         )
+        self.anchors = AnchorBucket(self, "Anchors", key=self.keys.operations)
         self.functions = Functions(
             self,
             "Functions",
@@ -47,7 +49,9 @@ class RefundServiceStack(Stack):
             keys=self.keys,
             tables=self.tables,
             secret=self.secret,
+            anchors=self.anchors,
         )
+        self.anchors.schedule(self.functions.anchor)
         self.identity = Identity(self, "Identity", config=config)
         self.http_api = HttpApi(
             self,

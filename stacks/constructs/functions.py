@@ -23,6 +23,7 @@ from refund_service.observability_names import METRICS_NAMESPACE, SERVICE_NAME
 from refund_service.settings import POWERTOOLS_VARIABLES, VARIABLES
 from refund_service.storage.schema import (
     AUDIT_TABLE,
+    CHAIN_HEADS_BY_HOUR_INDEX,
     IDEMPOTENCY_TABLE,
     LEDGER_TABLE,
     PENDING_REFUNDS_INDEX,
@@ -30,6 +31,7 @@ from refund_service.storage.schema import (
     TableSpec,
 )
 from stacks.config import LAMBDA_RUNTIME, POWERTOOLS_LAYER_VERSION, ServiceConfig
+from stacks.constructs.anchors import AnchorBucket
 from stacks.constructs.bundling import runtime_code
 from stacks.constructs.keys import Keys
 from stacks.constructs.secrets import ProcessorSecret
@@ -76,6 +78,8 @@ LEDGER_BOOK_PAYOUTS = TableAccess(
 )
 # Verifier: verify-all walks every transaction, the one Scan, on no request path.
 LEDGER_VERIFY = TableAccess(("dynamodb:Query", "dynamodb:Scan"))
+# Anchoring: the chain heads by the hour they changed, from the sparse index, and nothing else.
+LEDGER_CHANGED_HEADS = TableAccess((), **_query_index(CHAIN_HEADS_BY_HOUR_INDEX))
 AUDIT_READ_AND_APPEND = TableAccess(("dynamodb:Query", "dynamodb:PutItem"))  # API: audit reads
 AUDIT_APPEND = TableAccess(("dynamodb:PutItem",))
 AUDIT_READ = TableAccess(("dynamodb:Query",))
@@ -116,6 +120,7 @@ class FunctionSpec:
     encrypts_audit_fields: bool = False
     processor: ProcessorAccess | None = None  # None: never talks to the processor
     scheduled: bool = False
+    anchors: str = ""  # the anchor bucket: "" untouched, "read" (verify), "write" (anchoring)
 
 
 API = FunctionSpec(
@@ -181,12 +186,24 @@ RECONCILER = FunctionSpec(
 VERIFIER = FunctionSpec(
     construct_id="Verifier",
     handler="refund_service.handlers.verifier.handler",
-    description="Hourly: recomputes every ledger summary from its entries",
-    environment=_variables("ledger_table", "audit_table"),
+    description="Hourly: recomputes every ledger summary, checks audit chains against anchors",
+    environment=_variables("ledger_table", "audit_table", "anchor_bucket"),
     table_access=((LEDGER_TABLE, LEDGER_VERIFY), (AUDIT_TABLE, AUDIT_READ)),
     timeout=Duration.minutes(15),
     memory_mb=1024,
     scheduled=True,
+    anchors="read",
+)
+ANCHOR = FunctionSpec(
+    construct_id="Anchor",
+    handler="refund_service.handlers.anchor.handler",
+    description="Hourly: anchors the audit chain heads changed in each hour to the locked bucket",
+    environment=_variables("ledger_table", "anchor_bucket"),
+    table_access=((LEDGER_TABLE, LEDGER_CHANGED_HEADS),),
+    timeout=Duration.minutes(10),
+    memory_mb=1024,
+    scheduled=True,
+    anchors="write",
 )
 PROCESSOR_RECONCILER = FunctionSpec(
     construct_id="ProcessorReconciler",
@@ -205,7 +222,7 @@ PROCESSOR_RECONCILER = FunctionSpec(
     processor=ProcessorAccess(),  # lists refunds; the simulated processor cannot list yet
     scheduled=True,
 )
-FUNCTIONS = (API, WEBHOOKS, RECONCILER, VERIFIER, PROCESSOR_RECONCILER)
+FUNCTIONS = (API, WEBHOOKS, RECONCILER, VERIFIER, PROCESSOR_RECONCILER, ANCHOR)
 
 
 @dataclass(frozen=True)
@@ -216,6 +233,7 @@ class SharedResources:
     keys: Keys
     tables: Tables
     secret: ProcessorSecret
+    anchors: AnchorBucket
     code: lambda_.Code
     powertools: lambda_.ILayerVersion
     environment_values: dict[str, str]
@@ -239,6 +257,7 @@ class ServiceFunction(Construct):
         self.function = self._function()
         self._grant_tables()
         self._grant_keys_and_secret()
+        self._grant_anchors()
         self._acknowledge_tracing_permissions()
 
     def _log_group(self) -> logs.LogGroup:
@@ -295,7 +314,8 @@ class ServiceFunction(Construct):
     def _grant_tables(self) -> None:
         for table_spec, access in self.spec.table_access:
             table = self._shared.tables.for_spec(table_spec)
-            self._allow(access.actions, [table.arn])
+            if access.actions:
+                self._allow(access.actions, [table.arn])
             if access.index_actions:
                 self._allow(access.index_actions, table.index_arns_of(access.indexes))
         writes = any(access.writes for _, access in self.spec.table_access)
@@ -321,6 +341,12 @@ class ServiceFunction(Construct):
             # Seals the initiator's e-mail and address; nothing here ever decrypts them.
             self._shared.keys.allow_audit_field_sealing(self.role)
         self._grant_processor()
+
+    def _grant_anchors(self) -> None:
+        if self.spec.anchors == "write":
+            self._shared.anchors.allow_anchoring(self.role)
+        elif self.spec.anchors == "read":
+            self._shared.anchors.allow_reading(self.role)
 
     def _simulator_memory(self) -> tuple[str, ...]:
         uses_simulator = self._shared.config.processor == SIMULATED
@@ -360,6 +386,7 @@ class Functions(Construct):
         keys: Keys,
         tables: Tables,
         secret: ProcessorSecret,
+        anchors: AnchorBucket,
     ) -> None:
         super().__init__(scope, construct_id)
         shared = SharedResources(
@@ -367,9 +394,10 @@ class Functions(Construct):
             keys=keys,
             tables=tables,
             secret=secret,
+            anchors=anchors,
             code=runtime_code(),
             powertools=self._powertools_layer(),
-            environment_values=_environment_values(config, keys, tables, secret),
+            environment_values=_environment_values(config, keys, tables, secret, anchors),
         )
         self.by_spec = {
             spec.construct_id: ServiceFunction(self, spec.construct_id, spec=spec, shared=shared)
@@ -397,6 +425,10 @@ class Functions(Construct):
         return self.by_spec[PROCESSOR_RECONCILER.construct_id].function
 
     @property
+    def anchor(self) -> lambda_.Function:
+        return self.by_spec[ANCHOR.construct_id].function
+
+    @property
     def dead_letter_queues(self) -> dict[str, sqs.Queue]:
         return {
             name: built.dead_letter_queue
@@ -419,7 +451,11 @@ class Functions(Construct):
 
 
 def _environment_values(
-    config: ServiceConfig, keys: Keys, tables: Tables, secret: ProcessorSecret
+    config: ServiceConfig,
+    keys: Keys,
+    tables: Tables,
+    secret: ProcessorSecret,
+    anchors: AnchorBucket,
 ) -> dict[str, str]:
     """Every value a function may be given, keyed by variable name; each takes its own subset."""
     settings = {
@@ -435,6 +471,7 @@ def _environment_values(
         "reconcile_after_minutes": str(config.reconcile_after_minutes),
         "stale_pending_hours": str(config.stale_pending_hours),
         "processor_reconcile_window_hours": str(config.processor_reconcile_window_hours),
+        "anchor_bucket": anchors.bucket.bucket_name,
     }
     values = {VARIABLES[field]: value for field, value in settings.items()}
     values.update(zip(POWERTOOLS_VARIABLES, (SERVICE_NAME, METRICS_NAMESPACE), strict=True))

@@ -76,11 +76,12 @@ def test_variables_per_function() -> None:
         | processor
         | powertools
         | {"RECONCILE_AFTER_MINUTES", "STALE_PENDING_HOURS"},
-        "Verifier": {"LEDGER_TABLE_NAME", "AUDIT_TABLE_NAME"} | powertools,
+        "Verifier": {"LEDGER_TABLE_NAME", "AUDIT_TABLE_NAME", "ANCHOR_BUCKET_NAME"} | powertools,
         "ProcessorReconciler": {"LEDGER_TABLE_NAME", "AUDIT_TABLE_NAME"}
         | processor
         | powertools
         | {"RECONCILE_AFTER_MINUTES", "PROCESSOR_RECONCILE_WINDOW_HOURS"},
+        "Anchor": {"LEDGER_TABLE_NAME", "ANCHOR_BUCKET_NAME"} | powertools,
     }
 
 

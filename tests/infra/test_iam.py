@@ -71,6 +71,9 @@ EXPECTED_DATA_GRANTS = {
         "ledger": {"dynamodb:Query", "dynamodb:Scan"},
         "audit": {"dynamodb:Query"},
         "key:tables": {"kms:Decrypt", "kms:DescribeKey"},
+        # the anchors each chain is checked against (operations key: Decrypt, in DEAD_LETTERS)
+        "bucket:anchors": {"s3:ListBucket"},
+        "bucket:anchors/anchors/*": {"s3:GetObject"},
         **DEAD_LETTERS,
     },
     "ProcessorReconciler": {
@@ -79,6 +82,16 @@ EXPECTED_DATA_GRANTS = {
         "ledger/index/refund-id": {"dynamodb:Query"},
         "audit": {"dynamodb:PutItem"},
         **TABLE_KEY_WRITES,
+        **DEAD_LETTERS,
+    },
+    "Anchor": {
+        # heads_changed_in: the sparse index only, never the table itself
+        "ledger/index/chain-heads-by-hour": {"dynamodb:Query"},
+        "key:tables": {"kms:Decrypt", "kms:DescribeKey"},
+        # the latest anchor to chain to, and the new one (operations key: GenerateDataKey,
+        # Decrypt, in DEAD_LETTERS); no delete, no retention change
+        "bucket:anchors": {"s3:ListBucket"},
+        "bucket:anchors/anchors/*": {"s3:GetObject", "s3:PutObject"},
         **DEAD_LETTERS,
     },
 }
@@ -93,9 +106,10 @@ EXPECTED_WITH_STRIPE = {
     },
     "Verifier": EXPECTED_DATA_GRANTS["Verifier"],
     "ProcessorReconciler": {**EXPECTED_DATA_GRANTS["ProcessorReconciler"], **SECRET},
+    "Anchor": EXPECTED_DATA_GRANTS["Anchor"],
 }
 FUNCTIONS = tuple(EXPECTED_DATA_GRANTS)
-SCHEDULED = ("Reconciler", "Verifier", "ProcessorReconciler")
+SCHEDULED = ("Reconciler", "Verifier", "ProcessorReconciler", "Anchor")
 HISTORY_DESTROYING = ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
 
 
@@ -109,6 +123,7 @@ def _labels(synthesized: Synthesized, function: str) -> dict[str, str]:
         "key:audit-fields": "Keys/AuditFields/Resource",
         "key:operations": "Keys/Operations/Resource",
         "log-group": f"Functions/{function}/Logs/Resource",
+        "bucket:anchors": "Anchors/Bucket/Resource",
     }
     labels = {
         json.dumps({"Fn::GetAtt": [synthesized.logical_id(path), "Arn"]}): label
@@ -126,7 +141,7 @@ def _label(resource: Any, labels: dict[str, str]) -> str:
     if resource == "*":
         return "*"
     join = resource.get("Fn::Join") if isinstance(resource, dict) else None
-    if join and len(join[1]) == 2 and str(join[1][1]).startswith("/index/"):
+    if join and len(join[1]) == 2 and str(join[1][1]).startswith(("/index/", "/anchors/")):
         return labels[json.dumps(join[1][0])] + str(join[1][1])
     return labels.get(json.dumps(resource), json.dumps(resource))
 

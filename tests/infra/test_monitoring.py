@@ -10,7 +10,7 @@ import pytest
 from refund_service import observability_names as names
 from tests.infra.conftest import ALARM_EMAIL, Synthesized, ref
 
-FUNCTIONS = ("Api", "Webhooks", "Reconciler", "Verifier", "ProcessorReconciler")
+FUNCTIONS = ("Api", "Webhooks", "Reconciler", "Verifier", "ProcessorReconciler", "Anchor")
 PREFIX = "refund-service-dev-"
 
 
@@ -77,6 +77,7 @@ def test_the_expected_alarms_exist(synthesized: Synthesized) -> None:
         "ReconcilerDeadLetters",
         "VerifierDeadLetters",
         "ProcessorReconcilerDeadLetters",
+        "AnchorDeadLetters",
         *(f"{function}{kind}" for function in FUNCTIONS for kind in ("Errors", "Throttles")),
     }
 

@@ -1,4 +1,5 @@
-"""The reconciler runs every 5 minutes; the verifier and processor reconciliation hourly."""
+"""The reconciler runs every 5 minutes; the verifier, processor reconciliation and the
+anchoring of audit chain heads hourly."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tests.infra.conftest import Synthesized, arn_of
         ("Reconciler", "rate(5 minutes)", 300),
         ("Verifier", "rate(1 hour)", 3600),
         ("ProcessorReconciler", "rate(1 hour)", 3600),
+        ("Anchor", "rate(1 hour)", 3600),
     ],
 )
 def test_function_runs_on_schedule(
@@ -34,5 +36,5 @@ def test_function_runs_on_schedule(
     }
 
 
-def test_only_the_three_schedules(synthesized: Synthesized) -> None:
-    assert len(synthesized.of_type("AWS::Events::Rule")) == 3
+def test_only_the_four_schedules(synthesized: Synthesized) -> None:
+    assert len(synthesized.of_type("AWS::Events::Rule")) == 4

@@ -32,9 +32,11 @@ def http_event(
     source_ip: str = "203.0.113.9",
 ) -> dict[str, Any]:
     raw_body = body if isinstance(body, str) or body is None else json.dumps(body)
+    path, _, query = path.partition("?")
     return payload_v2_event(
         method,
         path,
+        query=query,
         body=raw_body,
         claims=claims,
         source_ip=source_ip,
