@@ -25,6 +25,9 @@ from refund_service.domain.merkle import inclusion_proof, merkle_root, verify_in
 ANCHOR_VERSION = 1
 MAX_HOURS_PER_RUN = 48  # catching up after an outage: at most two days per run
 HOUR = timedelta(hours=1)
+# An hour is anchored only once it has been over this long: the index is eventually
+# consistent, and a head written in the hour's last moment must be in it when it is read.
+SETTLE = timedelta(minutes=5)
 
 Leaf = tuple[str, int, str]  # transaction id, audit seq, audit hash
 
@@ -79,9 +82,10 @@ def build_anchor(
 
 
 def hours_to_anchor(latest: dict[str, Any] | None, now: datetime) -> list[str]:
-    """Every complete hour after the latest anchor's, oldest first; the last hour alone on
-    the first run."""
-    last_complete = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - HOUR
+    """Every complete, settled hour after the latest anchor's, oldest first; the last one
+    alone on the first run."""
+    settled = (now - SETTLE).astimezone(UTC)
+    last_complete = settled.replace(minute=0, second=0, microsecond=0) - HOUR
     if latest is None:
         return [hour_of(last_complete)]
     start = datetime.strptime(latest["anchor_id"], "%Y-%m-%dT%H").replace(tzinfo=UTC) + HOUR
