@@ -7,6 +7,8 @@ it, and the next run anchors every hour missed, chained in order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -47,8 +49,12 @@ def collaborators() -> tuple[DynamoDBLedgerStore, AnchorStore]:
     return ledger, anchors
 
 
-def run_once(ledger: DynamoDBLedgerStore, anchors: AnchorStore) -> dict[str, Any]:
-    run = run_anchoring(ledger, anchors, utc_now)
+def run_once(
+    ledger: DynamoDBLedgerStore,
+    anchors: AnchorStore,
+    clock: Callable[[], datetime] = utc_now,
+) -> dict[str, Any]:
+    run = run_anchoring(ledger, anchors, clock)
     PowertoolsMetricsSink().count(ANCHORED_HEADS, run.leaves)
     result = {"anchors": run.anchors, "heads": run.leaves}
     logger.info("audit chain heads anchored", extra=result)
