@@ -11,6 +11,8 @@ HOST = "127.0.0.1"
 REGION = "us-east-1"
 ISSUER = "https://refund-service.local/"
 AUDIENCE = "refund-service"
+# Signs the simulated processor's webhooks; local only, so a fixed default is no secret.
+WEBHOOK_SECRET = "whsec_local_simulated"  # noqa: S105
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,9 @@ class LocalConfig:
     moto_port: int
     reconcile_seconds: float = 30.0
     workers: int = 4  # function instances serving requests side by side
+    simulator_seconds: float = 1.0  # how often the simulated processor decides and announces
+    pending_seconds: float = 5.0  # how long the simulated processor leaves a refund pending
+    webhook_secret: str = WEBHOOK_SECRET
 
     @classmethod
     def from_env(cls) -> LocalConfig:
@@ -31,6 +36,9 @@ class LocalConfig:
             moto_port=int(os.environ.get("MOTO_PORT", "8101")),
             reconcile_seconds=float(os.environ.get("RECONCILE_SECONDS", "30")),
             workers=int(os.environ.get("LOCAL_WORKERS", "4")),
+            simulator_seconds=float(os.environ.get("SIMULATOR_SECONDS", "1")),
+            pending_seconds=float(os.environ.get("SIMULATED_PENDING_SECONDS", "5")),
+            webhook_secret=os.environ.get("SIMULATED_WEBHOOK_SECRET") or WEBHOOK_SECRET,
         )
 
     @property
@@ -66,9 +74,11 @@ class LocalConfig:
             "PROCESSOR": "simulated",
             "CURRENCY_CONVERSION": os.environ.get("CURRENCY_CONVERSION", "false"),
             "PROCESSOR_SECRET_ARN": "",
+            "SIMULATED_WEBHOOK_SECRET": self.webhook_secret,
             "RECONCILE_AFTER_MINUTES": "1",
             "STALE_PENDING_HOURS": "1",
             "ANCHOR_FOLDER": str(self.anchor_folder),
+            "PROCESSOR_RECONCILE_WINDOW_HOURS": "48",
             "POWERTOOLS_SERVICE_NAME": "refund-service",
             "POWERTOOLS_METRICS_NAMESPACE": "RefundService",
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,

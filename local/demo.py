@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -52,7 +54,10 @@ def _show(
     print(f"-> {method} {path}{extra}" + (f" {json.dumps(body)}" if body is not None else ""))
     replayed = response_headers.get("Idempotent-Replayed")
     print(f"<- {status}" + (f" (Idempotent-Replayed: {replayed})" if replayed else ""))
-    print(json.dumps(payload, indent=2)[:1500])
+    shown = payload
+    if isinstance(payload, dict) and "chargeback" in payload:  # the dispute, then the summary
+        shown = {k: payload[k] for k in ("chargeback", "summary")}
+    print(json.dumps(shown, indent=2)[:1500])
     return payload
 
 
@@ -75,8 +80,9 @@ def walk_through(config: LocalConfig) -> int:
         }
         call(f"record payment {tid}", "POST", "/transactions", body)
 
-    full, partial, declined, slow = (
-        f"demo-{name}-{run}" for name in ("full", "partial", "decline", "timeout")
+    full, partial, declined, slow, disputed, delayed = (
+        f"demo-{name}-{run}"
+        for name in ("full", "partial", "decline", "timeout", "dispute", "delay")
     )
     payment(full, 5_000, tax_amount=500)
     call(
@@ -125,8 +131,40 @@ def walk_through(config: LocalConfig) -> int:
         {"transaction_id": slow, "reason": "other", "metadata": {"simulate": "timeout"}},
         f"{run}-timeout",
     )
-    call("the reconciler asks the processor and settles it", "POST", "/local/reconcile")
+    call(
+        "both reconciliations: the pending refund is asked after (unless the processor's "
+        "signed webhook settled it first), then the processor's payouts are checked",
+        "POST",
+        "/local/reconcile",
+    )
     call("the refund is now settled", "GET", f"/refunds/{slow}-REFUND")
+    payment(delayed, 3_000)
+    _race_reconcile(client, delayed, run)
+    payment(disputed, 6_000)
+    dispute = {"chargeback_id": f"cb-{run}", "reason": "fraudulent"}
+    call(
+        "a dispute opens: booked in full", "POST", f"/transactions/{disputed}/chargebacks", dispute
+    )
+    call(
+        "while it stands nothing is refundable",
+        "POST",
+        "/refunds",
+        {"transaction_id": disputed, "amount": 1_000, "reason": "other"},
+        f"{run}-disputed",
+    )
+    call(
+        "the dispute is won: CHARGEBACK_REVERSAL, refundable again",
+        "POST",
+        f"/transactions/{disputed}/chargebacks/cb-{run}/resolve",
+        {"outcome": "won"},
+    )
+    call(
+        "the refund goes through now",
+        "POST",
+        "/refunds",
+        {"transaction_id": disputed, "amount": 1_000, "reason": "other"},
+        f"{run}-after-dispute",
+    )
     call(
         "roll back the first refund",
         "POST",
@@ -140,3 +178,33 @@ def walk_through(config: LocalConfig) -> int:
         f"{trail.get('chain', {}).get('length')} records"
     )
     return 0
+
+
+def _race_reconcile(client: Client, transaction_id: str, run: str) -> None:
+    """A slow processor (3 s) while both reconciliations run: the refund is left alone and
+    ends paid once."""
+    body = {
+        "transaction_id": transaction_id,
+        "amount": 1_200,
+        "reason": "other",
+        "metadata": {"simulate_delay_ms": 3_000},
+    }
+    headers = {"Idempotency-Key": f"{run}-delay"}
+    answers: list[tuple[int, dict[str, str], Any]] = []
+    slow = threading.Thread(
+        target=lambda: answers.append(client.send("POST", "/refunds", body, headers))
+    )
+    print("\n== a slow processor: the refund request waits 3 s for its decision ...")
+    slow.start()
+    time.sleep(1)
+    _show(
+        "... while both reconciliations run: the refund is not at the processor yet, and "
+        "stays pending (its send deadline has not passed)",
+        "POST",
+        "/local/reconcile",
+        None,
+        client.send("POST", "/local/reconcile"),
+    )
+    slow.join(timeout=30)
+    if answers:
+        _show("the slow refund's own answer", "POST", "/refunds", body, answers[0], headers)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import time
-import urllib.parse
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 from refund_service.api.auth import route_template
 
@@ -41,8 +41,6 @@ def payload_v2_event(
         "stage": "$default",
         "timeEpoch": int(time.time() * 1000),
     }
-    if claims is not None:
-        request_context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
@@ -55,12 +53,14 @@ def payload_v2_event(
     }
     if query:
         event["queryStringParameters"] = query_parameters(query)
+    if claims is not None:
+        request_context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
     return event
 
 
 def query_parameters(query: str) -> dict[str, str]:
-    """As API Gateway's payload 2.0 gives them: decoded, repeated names joined by commas."""
-    parameters: dict[str, list[str]] = {}
-    for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
-        parameters.setdefault(name, []).append(value)
-    return {name: ",".join(values) for name, values in parameters.items()}
+    """As the gateway decodes them: a name given twice has its values joined by commas."""
+    parameters: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        parameters[name] = f"{parameters[name]},{value}" if name in parameters else value
+    return parameters

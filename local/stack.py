@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from local import auth
@@ -20,6 +20,9 @@ from local.processes import (
     wait_until_answering,
 )
 from local.provision import DemoPayment
+from local.simulator import local_simulator
+
+PROCESSOR_WINDOW = timedelta(hours=48)  # what `POST /local/reconcile` compares
 
 
 class LocalStack:
@@ -55,6 +58,7 @@ class LocalStack:
         gateway = Gateway(key, self._functions.api, self._functions.webhooks, local_routes)
         self._server = make_server(HOST, config.port, gateway)
         threading.Thread(target=self._reconcile_forever, name="reconciler", daemon=True).start()
+        threading.Thread(target=self._simulate_forever, name="simulator", daemon=True).start()
 
     def _provision(self) -> None:
         from local import provision  # noqa: PLC0415
@@ -72,26 +76,49 @@ class LocalStack:
         self.demo = provision.demo_payments(reconciler.services())
 
     def reconcile_now(self) -> dict[str, Any]:
-        """Settle every pending refund now, whatever its age (local only, for demos and tests)."""
+        """Both reconciliations now (local only): every pending refund whatever its age, then
+        the processor's payouts of the last two days, up to this moment, against the ledger."""
         from refund_service.handlers import reconciler  # noqa: PLC0415
+        from refund_service.service.processor_reconciliation import (  # noqa: PLC0415
+            reconcile_processor,
+        )
         from refund_service.service.reconciler import reconcile  # noqa: PLC0415
 
-        report = reconcile(reconciler.services(), timedelta(0), timedelta(hours=1))
-        return {
+        services = reconciler.services()
+        report = reconcile(services, timedelta(0), timedelta(hours=1))
+        pending = {
             "examined": report.examined,
             "succeeded": report.succeeded,
             "voided": report.voided,
             "still_pending": report.still_pending,
         }
+        until = datetime.now(UTC)
+        processor = reconcile_processor(services, until - PROCESSOR_WINDOW, until)
+        return {"pending_refunds": pending, "processor": processor.as_dict()}
 
     def _reconcile_forever(self) -> None:
-        from refund_service.handlers import reconciler  # noqa: PLC0415
+        """The two scheduled functions, one after the other, as their schedules run them."""
+        from refund_service.handlers import processor_reconciler, reconciler  # noqa: PLC0415
 
         while not self._stopping.wait(self.config.reconcile_seconds):
+            for function in (reconciler, processor_reconciler):
+                try:
+                    function.run_once(function.services(), function.settings())
+                except Exception as error:  # keep the timer alive; the next run tries again
+                    name = function.__name__.rsplit(".", 1)[-1]
+                    print(f"{name} run failed: {type(error).__name__}: {error}", flush=True)
+
+    def _simulate_forever(self) -> None:
+        """The simulated processor's clock: pending refunds decided, webhooks delivered."""
+        simulator = local_simulator(self.config)
+        while not self._stopping.wait(self.config.simulator_seconds):
             try:
-                reconciler.run_once(reconciler.services(), reconciler.settings())
-            except Exception as error:  # keep the timer alive; the next run tries again
-                print(f"reconciler run failed: {type(error).__name__}: {error}", flush=True)
+                report = simulator.decide_due()
+            except Exception as error:  # a processor hiccup never stops the stack
+                print(f"simulated processor failed: {type(error).__name__}: {error}", flush=True)
+                continue
+            if report.undelivered:
+                print(f"simulated webhooks not delivered: {report.undelivered}", flush=True)
 
     def print_banner(self) -> None:
         url = self.config.base_url
@@ -102,6 +129,8 @@ class LocalStack:
             f"  moto server (KMS, CloudWatch) {self.config.moto_url}",
             f"  JWKS {url}/.well-known/jwks.json; reconciler every "
             f"{self.config.reconcile_seconds:.0f} s",
+            f"  simulated processor: pending refunds decided after "
+            f"{self.config.pending_seconds:g} s, webhooks to {url}/webhooks/simulated",
             "",
             "demo payments:",
             *(f"  {d.command.transaction_id:<22} {d.label}" for d in self.demo),

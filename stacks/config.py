@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -22,6 +23,16 @@ from refund_service.settings import PROCESSORS
 # the layer published for exactly this release (docs/decisions/0004-powertools-layer.md).
 POWERTOOLS_LAYER_VERSION = "3.37.0"
 LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
+LAMBDA_ARCHITECTURE = lambda_.Architecture.ARM_64
+
+
+def powertools_layer_parameter() -> str:
+    """The public SSM parameter holding the layer ARN of exactly POWERTOOLS_LAYER_VERSION."""
+    return (
+        f"/aws/service/powertools/python/{LAMBDA_ARCHITECTURE.name}/"
+        f"{LAMBDA_RUNTIME.name}/{POWERTOOLS_LAYER_VERSION}"
+    )
+
 
 RETENTION_BY_DAYS = {
     1: logs.RetentionDays.ONE_DAY,
@@ -67,6 +78,9 @@ DEFAULTS: dict[str, Any] = {
     "processor_reconcile_window_hours": 48,
     "api_throttle_rate": 50,
     "api_throttle_burst": 100,
+    "webhook_throttle_rate": 10,
+    "webhook_throttle_burst": 20,
+    "reserve_scheduled_concurrency": False,
     "audit_decryptor_role_arn": "",
 }
 
@@ -91,6 +105,14 @@ class ServiceConfig:
     processor_reconcile_window_hours: int
     api_throttle_rate: int
     api_throttle_burst: int
+    # POST /webhooks/{processor}'s own route limits: processors retry, so a flood costs them
+    # nothing and a lower limit keeps it from taking the API's capacity.
+    webhook_throttle_rate: int
+    webhook_throttle_burst: int
+    # One reserved instance per scheduled function, so two runs can never overlap. Off by
+    # default: reserving needs unreserved concurrency to spare, which a new account's quota of
+    # 10 does not have, and the deploy fails.
+    reserve_scheduled_concurrency: bool
     # The one principal that may decrypt audit fields (break-glass); empty: nobody may.
     audit_decryptor_role_arn: str
 
@@ -165,10 +187,17 @@ def _matching(pattern: re.Pattern[str], what: str, optional: bool = False) -> Ca
 
 
 def _issuer(raw: Any) -> str:
+    """Kept exactly as given: API Gateway compares the token's `iss` with it byte for byte, and
+    some providers end theirs in `/` (Auth0: `https://tenant.auth0.com/`)."""
     if raw == "":
         return ""
-    if not isinstance(raw, str) or not raw.startswith("https://") or raw.endswith("/"):
-        raise ValueError(f"must be an https:// URL without a trailing slash, got {raw!r}")
+    if not isinstance(raw, str):
+        raise ValueError(f"must be an https:// URL, got {raw!r}")
+    url = urlsplit(raw)
+    if url.scheme != "https" or not url.hostname:
+        raise ValueError(f"must be an https:// URL with a host, got {raw!r}")
+    if "?" in raw or "#" in raw:
+        raise ValueError(f"must have no query or fragment, got {raw!r}")
     return raw
 
 
@@ -209,6 +238,9 @@ def load_config(context: Mapping[str, Any]) -> ServiceConfig:
         ),
         api_throttle_rate=reader.read("api_throttle_rate", _integer(1, 10_000)),
         api_throttle_burst=reader.read("api_throttle_burst", _integer(1, 5_000)),
+        webhook_throttle_rate=reader.read("webhook_throttle_rate", _integer(1, 10_000)),
+        webhook_throttle_burst=reader.read("webhook_throttle_burst", _integer(1, 5_000)),
+        reserve_scheduled_concurrency=reader.read("reserve_scheduled_concurrency", _boolean),
         audit_decryptor_role_arn=reader.read(
             "audit_decryptor_role_arn", _matching(_ROLE_ARN, "an IAM role ARN", True)
         ),
@@ -228,6 +260,8 @@ def _cross_field_errors(config: ServiceConfig) -> list[str]:
         )
     if config.api_throttle_burst < config.api_throttle_rate:
         errors.append("api_throttle_burst must be at least api_throttle_rate")
+    if config.webhook_throttle_burst < config.webhook_throttle_rate:
+        errors.append("webhook_throttle_burst must be at least webhook_throttle_rate")
     return errors
 
 

@@ -14,6 +14,7 @@ from refund_service.observability_names import SERVICE_NAME
 from stacks.config import ServiceConfig
 from stacks.constructs.anchors import AnchorBucket
 from stacks.constructs.functions import Functions
+from stacks.constructs.fx_rates import FxRatesMonitoring
 from stacks.constructs.http_api import HttpApi
 from stacks.constructs.identity import Identity
 from stacks.constructs.keys import Keys
@@ -51,7 +52,6 @@ class RefundServiceStack(Stack):
             secret=self.secret,
             anchors=self.anchors,
         )
-        self.anchors.schedule(self.functions.anchor)
         self.identity = Identity(self, "Identity", config=config)
         self.http_api = HttpApi(
             self,
@@ -65,9 +65,8 @@ class RefundServiceStack(Stack):
         Schedules(
             self,
             "Schedules",
-            reconciler=self.functions.reconciler,
-            verifier=self.functions.verifier,
-            processor_reconciler=self.functions.processor_reconciler,
+            runs=self.functions.scheduled_runs(),
+            queue_key=self.keys.operations,
         )
         self.monitoring = Monitoring(
             self,
@@ -77,6 +76,13 @@ class RefundServiceStack(Stack):
             api=self.http_api.api,
             functions={name: built.function for name, built in self.functions.by_spec.items()},
             dead_letter_queues=self.functions.dead_letter_queues,
+        )
+        FxRatesMonitoring(
+            self,
+            "FxRates",
+            stage=config.stage,
+            topic=self.monitoring.topic,
+            dashboard=self.monitoring.dashboard,
         )
         self._outputs()
 

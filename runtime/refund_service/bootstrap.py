@@ -6,7 +6,7 @@ from functools import cache
 from typing import Any
 
 from refund_service.adapters.dynamodb.ledger_store import DynamoDBLedgerStore
-from refund_service.adapters.ecb_rates import EcbRateSource
+from refund_service.adapters.ecb_rates import EcbRateSource, StoredEcbRateSource
 from refund_service.adapters.kms_envelope import KmsEnvelopeEncryptor
 from refund_service.domain.eligibility import RefundPolicy
 from refund_service.domain.processor import RefundProcessor
@@ -38,12 +38,23 @@ def build_processor(settings: Settings) -> RefundProcessor:
         )
 
         memory = DynamoDBSimulatorMemory(aws_client("dynamodb"), settings.idempotency_table)
-        return SimulatedProcessor(memory)
+        # Its webhooks exist only where a local stack delivers them, the one place that sets
+        # their secret; elsewhere a pending refund is decided when looked up.
+        return SimulatedProcessor(memory, announce=bool(settings.simulated_webhook_secret))
     from refund_service.adapters.processors.factory import (  # noqa: PLC0415
         build_vendor_processor,
     )
 
     return build_vendor_processor(settings.processor, settings.processor_secret_arn)
+
+
+def build_rates(settings: Settings) -> EcbRateSource | StoredEcbRateSource:
+    """The stored daily feed when the stack configures its table; the bundled history if not."""
+    if not settings.fx_rates_table:
+        return EcbRateSource()
+    from refund_service.adapters.dynamodb.fx_rates import DynamoDBRatesStore  # noqa: PLC0415
+
+    return StoredEcbRateSource(DynamoDBRatesStore(aws_client("dynamodb"), settings.fx_rates_table))
 
 
 def build_services(settings: Settings, metrics: MetricsSink | None = None) -> Services:
@@ -54,7 +65,7 @@ def build_services(settings: Settings, metrics: MetricsSink | None = None) -> Se
         currency_conversion=settings.currency_conversion,
     )
     services = Services(
-        store=store, processor=build_processor(settings), rates=EcbRateSource(), policy=policy
+        store=store, processor=build_processor(settings), rates=build_rates(settings), policy=policy
     )
     if metrics is not None:
         services.metrics = metrics

@@ -41,6 +41,8 @@ class Settings:
     # (`.local/anchors`) when ANCHOR_FOLDER is set instead, as the local stack does.
     anchor_bucket: str = ""
     anchor_folder: str = ""
+    # The stored ECB daily rates; empty: none (the bundled history serves every quote).
+    fx_rates_table: str = ""
 
 
 # Settings field -> environment variable.
@@ -60,6 +62,7 @@ VARIABLES = {
     "processor_reconcile_window_hours": "PROCESSOR_RECONCILE_WINDOW_HOURS",
     "anchor_bucket": "ANCHOR_BUCKET_NAME",
     "anchor_folder": "ANCHOR_FOLDER",
+    "fx_rates_table": "FX_RATES_TABLE_NAME",
 }
 # Read only by the local stack: no deployed function is given these (the simulated processor
 # is local), and the stack's environment contract leaves them out.

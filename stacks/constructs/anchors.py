@@ -10,11 +10,8 @@ may add anchors and read them, the verifier only read them.
 from __future__ import annotations
 
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -22,7 +19,6 @@ from stacks.nag import acknowledge
 
 # Financial records are commonly kept seven years; a compliance lock cannot be shortened.
 RETENTION = Duration.days(7 * 365 + 2)
-ANCHOR_EVERY = Duration.hours(1)
 PREFIX = "anchors/"
 
 
@@ -77,17 +73,6 @@ class AnchorBucket(Construct):
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.objects_arn])
         )
         self._allow_key(role, ["kms:GenerateDataKey"])
-
-    def schedule(self, function: lambda_.IFunction) -> events.Rule:
-        return events.Rule(
-            self,
-            "Hourly",
-            description="Anchor the audit chain heads changed in the last hour",
-            schedule=events.Schedule.rate(ANCHOR_EVERY),
-            targets=[
-                targets.LambdaFunction(function, max_event_age=ANCHOR_EVERY, retry_attempts=2)
-            ],
-        )
 
     def _allow_key(self, role: iam.IRole, actions: list[str]) -> None:
         role.add_to_principal_policy(

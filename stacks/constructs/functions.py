@@ -24,21 +24,29 @@ from refund_service.settings import POWERTOOLS_VARIABLES, VARIABLES
 from refund_service.storage.schema import (
     AUDIT_TABLE,
     CHAIN_HEADS_BY_HOUR_INDEX,
+    FX_RATES_TABLE,
     IDEMPOTENCY_TABLE,
     LEDGER_TABLE,
     PENDING_REFUNDS_INDEX,
     REFUND_ID_INDEX,
     TableSpec,
 )
-from stacks.config import LAMBDA_RUNTIME, POWERTOOLS_LAYER_VERSION, ServiceConfig
+from stacks.checkov import skip_check
+from stacks.config import (
+    LAMBDA_ARCHITECTURE,
+    LAMBDA_RUNTIME,
+    ServiceConfig,
+    powertools_layer_parameter,
+)
 from stacks.constructs.anchors import AnchorBucket
 from stacks.constructs.bundling import runtime_code
 from stacks.constructs.keys import Keys
+from stacks.constructs.schedules import ScheduledRun
 from stacks.constructs.secrets import ProcessorSecret
 from stacks.constructs.tables import Tables
 from stacks.nag import acknowledge
 
-ARCHITECTURE = lambda_.Architecture.ARM_64
+ARCHITECTURE = LAMBDA_ARCHITECTURE
 SIMULATED = "simulated"
 
 
@@ -89,6 +97,10 @@ IDEMPOTENCY_RECORDS = TableAccess(
 )
 # Webhooks remember the processor event ids they handled (adapters/dynamodb/event_log.py).
 WEBHOOK_EVENT_LOG = TableAccess(("dynamodb:GetItem", "dynamodb:PutItem"))
+# API: a refund's FX quote reads the requested day (GetItem), else the latest before (Query).
+FX_RATES_READ = TableAccess(("dynamodb:GetItem", "dynamodb:Query"))
+# FX-rates function: stores each day, then reads the newest stored day for its age metric.
+FX_RATES_STORE = TableAccess(("dynamodb:PutItem", "dynamodb:Query"))
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,7 @@ class FunctionSpec:
     processor: ProcessorAccess | None = None  # None: never talks to the processor
     scheduled: bool = False
     anchors: str = ""  # the anchor bucket: "" untouched, "read" (verify), "write" (anchoring)
+    every: Duration | None = None  # a scheduled function's interval (stacks/constructs/schedules)
 
 
 API = FunctionSpec(
@@ -137,11 +150,13 @@ API = FunctionSpec(
         "processor",
         "currency_conversion",
         "processor_secret_arn",
+        "fx_rates_table",
     ),
     table_access=(
         (LEDGER_TABLE, LEDGER_REQUESTS),
         (AUDIT_TABLE, AUDIT_READ_AND_APPEND),
         (IDEMPOTENCY_TABLE, IDEMPOTENCY_RECORDS),
+        (FX_RATES_TABLE, FX_RATES_READ),
     ),
     timeout=Duration.seconds(29),  # API Gateway gives up after 30 s
     memory_mb=1024,
@@ -163,7 +178,9 @@ WEBHOOKS = FunctionSpec(
         (IDEMPOTENCY_TABLE, WEBHOOK_EVENT_LOG),
     ),
     timeout=Duration.seconds(29),
-    processor=ProcessorAccess(),  # verifies a real processor's signatures; never calls it
+    # Verifies a processor's signatures, and looks a refund up before booking a success for
+    # one the processor had failed (a late event may be stale): the simulator's get and settle.
+    processor=ProcessorAccess(simulator_memory=("dynamodb:GetItem", "dynamodb:UpdateItem")),
 )
 RECONCILER = FunctionSpec(
     construct_id="Reconciler",
@@ -182,6 +199,7 @@ RECONCILER = FunctionSpec(
     timeout=Duration.minutes(4),  # ends before the next run starts
     processor=ProcessorAccess(simulator_memory=("dynamodb:GetItem", "dynamodb:UpdateItem")),
     scheduled=True,
+    every=Duration.minutes(5),
 )
 VERIFIER = FunctionSpec(
     construct_id="Verifier",
@@ -192,6 +210,7 @@ VERIFIER = FunctionSpec(
     timeout=Duration.minutes(15),
     memory_mb=1024,
     scheduled=True,
+    every=Duration.hours(1),
     anchors="read",
 )
 ANCHOR = FunctionSpec(
@@ -203,6 +222,7 @@ ANCHOR = FunctionSpec(
     timeout=Duration.minutes(10),
     memory_mb=1024,
     scheduled=True,
+    every=Duration.hours(1),
     anchors="write",
 )
 PROCESSOR_RECONCILER = FunctionSpec(
@@ -212,6 +232,7 @@ PROCESSOR_RECONCILER = FunctionSpec(
     environment=_variables(
         "ledger_table",
         "audit_table",
+        "idempotency_table",
         "processor",
         "processor_secret_arn",
         "reconcile_after_minutes",
@@ -219,10 +240,42 @@ PROCESSOR_RECONCILER = FunctionSpec(
     ),
     table_access=((LEDGER_TABLE, LEDGER_BOOK_PAYOUTS), (AUDIT_TABLE, AUDIT_APPEND)),
     timeout=Duration.minutes(10),  # pages through the processor's list; well inside the hour
-    processor=ProcessorAccess(),  # lists refunds; the simulated processor cannot list yet
+    # Lists refunds (the simulated processor reads its per-day index item and its records),
+    # and looks one up before booking a payout for a refund the processor had failed.
+    processor=ProcessorAccess(
+        simulator_memory=("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem")
+    ),
     scheduled=True,
+    every=Duration.hours(1),
 )
-FUNCTIONS = (API, WEBHOOKS, RECONCILER, VERIFIER, PROCESSOR_RECONCILER, ANCHOR)
+FX_RATES = FunctionSpec(
+    construct_id="FxRates",
+    handler="refund_service.handlers.fx_rates.handler",
+    description="Every 3 hours: fetches the ECB daily reference rates, validates and stores them",
+    environment=_variables("fx_rates_table"),
+    table_access=((FX_RATES_TABLE, FX_RATES_STORE),),
+    timeout=Duration.minutes(1),
+    memory_mb=256,
+    scheduled=True,
+    # The ECB publishes once per TARGET day around 16:00 CET; 3-hourly picks it up the same day.
+    every=Duration.hours(3),
+)
+FUNCTIONS = (API, WEBHOOKS, RECONCILER, VERIFIER, PROCESSOR_RECONCILER, FX_RATES, ANCHOR)
+
+
+# Lambda's asynchronous queue is at-least-once and retries twice by default; either could start
+# a scheduled run while the previous one is still going. With no retries and events dropped
+# once they are older than the interval less the timeout, a run starts and ends before the next
+# one is due, so runs do not overlap (a duplicate delivery aside: reserve_scheduled_concurrency
+# closes that too). A run that fails is made up by the next one; failures reach the DLQ.
+MIN_EVENT_AGE = Duration.seconds(60)  # Lambda's lower bound
+
+
+def max_event_age(spec: FunctionSpec) -> Duration:
+    """How long a scheduled run may wait in Lambda's queue and still end before the next run."""
+    assert spec.every is not None
+    slack = int(spec.every.to_seconds() - spec.timeout.to_seconds())
+    return Duration.seconds(max(slack, int(MIN_EVENT_AGE.to_seconds())))
 
 
 @dataclass(frozen=True)
@@ -259,6 +312,7 @@ class ServiceFunction(Construct):
         self._grant_keys_and_secret()
         self._grant_anchors()
         self._acknowledge_tracing_permissions()
+        self._explain_checkov_skips()
 
     def _log_group(self) -> logs.LogGroup:
         log_group = logs.LogGroup(
@@ -293,6 +347,8 @@ class ServiceFunction(Construct):
 
     def _function(self) -> lambda_.Function:
         spec = self.spec
+        scheduled = spec.every is not None
+        reserve = scheduled and self._shared.config.reserve_scheduled_concurrency
         return lambda_.Function(
             self,
             "Function",
@@ -303,12 +359,16 @@ class ServiceFunction(Construct):
             code=self._shared.code,
             layers=[self._shared.powertools],
             environment={name: self._shared.environment_values[name] for name in spec.environment},
+            environment_encryption=self._shared.keys.operations,
             timeout=spec.timeout,
             memory_size=spec.memory_mb,
             tracing=lambda_.Tracing.ACTIVE,
             role=self.role,
             log_group=self.log_group,
             dead_letter_queue=self.dead_letter_queue,
+            retry_attempts=0 if scheduled else None,
+            max_event_age=max_event_age(spec) if scheduled else None,
+            reserved_concurrent_executions=1 if reserve else None,
         )
 
     def _grant_tables(self) -> None:
@@ -367,6 +427,31 @@ class ServiceFunction(Construct):
     def _allow(self, actions: tuple[str, ...] | list[str], resources: list[str]) -> None:
         self.role.add_to_policy(iam.PolicyStatement(actions=list(actions), resources=resources))
 
+    def _explain_checkov_skips(self) -> None:
+        skip_check(
+            self.function,
+            "CKV_AWS_117",
+            "No VPC: the function reaches only AWS APIs (DynamoDB, KMS, Secrets Manager, X-Ray) "
+            "and the processor's public HTTPS API, all over TLS with IAM or signed requests; "
+            "there is no private resource for a VPC to shield, and one would add NAT cost.",
+        )
+        if self.spec.every is None:
+            skip_check(
+                self.function,
+                "CKV_AWS_116",
+                "No dead-letter queue: API Gateway invokes this function synchronously and the "
+                "caller gets the error; Lambda sends only failed asynchronous events to a DLQ.",
+            )
+        if self.spec.every is None or not self._shared.config.reserve_scheduled_concurrency:
+            skip_check(
+                self.function,
+                "CKV_AWS_115",
+                "No reserved concurrency: reserving fails deploys on accounts whose quota is 10 "
+                "and takes capacity from the rest of the account; API Gateway's route throttles "
+                "bound the request functions, and scheduled runs cannot overlap "
+                "(reserve_scheduled_concurrency turns reserving on, docs/deploy.md).",
+            )
+
     def _acknowledge_tracing_permissions(self) -> None:
         acknowledge(
             self.role,
@@ -424,6 +509,23 @@ class Functions(Construct):
     def processor_reconciler(self) -> lambda_.Function:
         return self.by_spec[PROCESSOR_RECONCILER.construct_id].function
 
+    def scheduled_runs(self) -> list[ScheduledRun]:
+        """Each function with an interval, as the scheduler invokes it."""
+        runs = []
+        for name, built in self.by_spec.items():
+            if built.spec.every is None or built.dead_letter_queue is None:
+                continue
+            runs.append(
+                ScheduledRun(
+                    construct_id=name,
+                    every=built.spec.every,
+                    description=built.spec.description,
+                    function=built.function,
+                    dead_letter_queue=built.dead_letter_queue,
+                )
+            )
+        return runs
+
     @property
     def anchor(self) -> lambda_.Function:
         return self.by_spec[ANCHOR.construct_id].function
@@ -442,11 +544,9 @@ class Functions(Construct):
         AWS publishes each release's layer ARN as a public SSM parameter; CloudFormation reads it
         when it deploys, so synth stays offline.
         """
-        parameter = (
-            f"/aws/service/powertools/python/{ARCHITECTURE.name}/"
-            f"{LAMBDA_RUNTIME.name}/{POWERTOOLS_LAYER_VERSION}"
+        layer_arn = ssm.StringParameter.value_for_string_parameter(
+            self, powertools_layer_parameter()
         )
-        layer_arn = ssm.StringParameter.value_for_string_parameter(self, parameter)
         return lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)
 
 
@@ -472,6 +572,7 @@ def _environment_values(
         "stale_pending_hours": str(config.stale_pending_hours),
         "processor_reconcile_window_hours": str(config.processor_reconcile_window_hours),
         "anchor_bucket": anchors.bucket.bucket_name,
+        "fx_rates_table": tables.fx_rates.table.table_name,
     }
     values = {VARIABLES[field]: value for field, value in settings.items()}
     values.update(zip(POWERTOOLS_VARIABLES, (SERVICE_NAME, METRICS_NAMESPACE), strict=True))

@@ -62,6 +62,7 @@ PUBLIC_ROUTES = tuple(
     if (route.method, route.path) not in ROUTE_SCOPES
 )
 ROUTES = SCOPED_ROUTES + PUBLIC_ROUTES
+WEBHOOK_ROUTE_KEY = "POST /webhooks/{processor}"
 
 # No caller IP ($context.identity.sourceIp): it is personal data (SPEC 8), which the service
 # keeps only encrypted, in the audit record. The request id leads from a line to that record.
@@ -145,8 +146,24 @@ class HttpApi(Construct):
                 payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
             ),
         }
+        self.routes: dict[str, apigwv2.HttpRoute] = {}
         for route in ROUTES:
             self._add_route(route, targets[route.target], identity)
+        self._throttle_webhooks(config)
+
+    def _throttle_webhooks(self, config: ServiceConfig) -> None:
+        """The stage's throttle is every route's default, each route counted on its own; the
+        webhooks route gets a lower limit of its own."""
+        stage = self.stage.node.default_child
+        assert isinstance(stage, apigwv2.CfnStage)
+        stage.route_settings = {
+            WEBHOOK_ROUTE_KEY: {
+                "ThrottlingRateLimit": config.webhook_throttle_rate,
+                "ThrottlingBurstLimit": config.webhook_throttle_burst,
+            }
+        }
+        # API Gateway refuses settings for a route it does not have yet.
+        self.stage.node.add_dependency(self.routes[WEBHOOK_ROUTE_KEY])
 
     @property
     def url(self) -> str:
@@ -165,11 +182,13 @@ class HttpApi(Construct):
             )
             for http_route in added:
                 acknowledge(http_route, "APIG4", route.why_public)
+            self.routes[f"{route.method} {route.path}"] = added[0]
             return
-        self.api.add_routes(
+        added = self.api.add_routes(
             path=route.path,
             methods=methods,
             integration=integration,
             authorizer=identity.authorizer,
             authorization_scopes=[identity.scope(route.scope)],
         )
+        self.routes[f"{route.method} {route.path}"] = added[0]

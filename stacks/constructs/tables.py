@@ -17,6 +17,7 @@ from constructs import Construct
 
 from refund_service.storage.schema import (
     AUDIT_TABLE,
+    FX_RATES_TABLE,
     IDEMPOTENCY_TABLE,
     LEDGER_TABLE,
     IndexSpec,
@@ -60,10 +61,11 @@ class Tables(Construct):
         self.ledger = self._build(LEDGER_TABLE, key)
         self.audit = self._build(AUDIT_TABLE, key)
         self.idempotency = self._build(IDEMPOTENCY_TABLE, key)
+        self.fx_rates = self._build(FX_RATES_TABLE, key)
 
     @property
     def all(self) -> tuple[ServiceTable, ...]:
-        return (self.ledger, self.audit, self.idempotency)
+        return (self.ledger, self.audit, self.idempotency, self.fx_rates)
 
     def for_spec(self, spec: TableSpec) -> ServiceTable:
         return next(table for table in self.all if table.spec == spec)

@@ -69,8 +69,8 @@ def aws_call_rows(calls: AwsCalls) -> list[TableRow]:
             _ratio(calls.service_dynamodb, FLOOR_DYNAMODB),
             "Calls above the floor are what Powertools idempotency costs: a PutItem records the "
             "key as in progress before the work, an UpdateItem stores the answer for replays. "
-            f"Not counted: the simulated processor's own {stand_in:g} calls (PutItem, GetItem on "
-            "its memory), which a real processor replaces with one HTTPS call.",
+            f"Not counted: the simulated processor's own {stand_in:g} calls (UpdateItem of its day "
+            "index, PutItem, GetItem), which a real processor replaces with one HTTPS call.",
         ),
         TableRow(
             "2b",

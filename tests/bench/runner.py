@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench import growth, probes, report, throughput
+from tests.bench import search as search_bench
 from tests.bench.stack import BenchStack, bench_stack, loopback_client
 from tests.support.dynamodb_local import ROOT, dynamodb_local
 
@@ -24,13 +25,15 @@ class BenchSettings:
     earlier: tuple[int, int] = (1, 50)
     settled: tuple[int, int] = (10, 10_000)
     fill_time_limit: float = 240.0
+    refunds: tuple[int, int] = (1_000, 100_000)
+    day_refunds: tuple[int, int] = (10, 10_000)
 
     def describe(self) -> str:
         return (
             f"cold start median of {self.cold_runs}; AWS calls over {self.warm_refunds} warm "
             f"refunds; {self.requests} requests (or {self.time_limit:.0f} s) per load row; "
             f"{self.unrelated[1]:,} unrelated items and {self.settled[1]:,} settled refunds at "
-            "most"
+            f"most; {self.refunds[1]:,} refund records for search at most"
         )
 
 
@@ -72,6 +75,18 @@ def run_bench(stack: BenchStack, growth_client: Any, settings: BenchSettings) ->
     return BenchResult(cold, calls, load, grown, rows)
 
 
+def search_rows(client: Any, settings: BenchSettings) -> list[report.TableRow]:
+    """Rows 5a-5c, on the growth rows' DynamoDB Local, tables of their own."""
+    log("refund search and the daily report...")
+    measured = search_bench.measure(
+        client,
+        refunds=settings.refunds,
+        day_refunds=settings.day_refunds,
+        fill_time_limit=settings.fill_time_limit,
+    )
+    return search_bench.rows(measured)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
     defaults = BenchSettings()
@@ -93,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     log("starting the local stack and a second DynamoDB Local, loopback only...")
     with bench_stack() as stack, dynamodb_local() as endpoint:
-        rows = run_bench(stack, loopback_client("dynamodb", endpoint), settings).rows
+        growth_client = loopback_client("dynamodb", endpoint)
+        rows = run_bench(stack, growth_client, settings).rows
+        rows += search_rows(growth_client, settings)
     seconds = time.monotonic() - started
     print(report.render_table(rows))
     if not args.no_write:

@@ -1,17 +1,21 @@
 """`make stress`: mixed concurrent traffic against the local stack, then the ledger is checked.
 
 16 clients (each its own user) send 2,000 requests between them: refunds and partial refunds
-(some declined, some left pending by a lost or pending processor answer), the same request
-again under its key, a key reused with another body, rollbacks, and reads of ledgers, refunds
-and audit trails. Then the reconciler settles what is pending and the ledger is verified with
-the service's own `verify_all` straight on the stack's DynamoDB Local, plus what the clients
-were told: no acknowledged refund lost, no over-refund, every summary the fold of its entries,
-every audit chain intact, no refund paid twice by the processor.
+(some declined, some left pending by a lost or pending processor answer, some kept waiting by a
+slow processor), the same request again under its key, a key reused with another body,
+rollbacks, disputes and their resolution (won or lost), and reads of ledgers, refunds and audit
+trails, while both reconciliations run in a loop beside them. Then the reconcilers settle what
+is pending and the ledger is verified with the service's own `verify_all` straight on the
+stack's DynamoDB Local, plus what the clients were told: no acknowledged refund lost, no
+over-refund, every summary the fold of its entries, every audit chain intact. Last, the
+processor's payouts per refund (the simulated processor's own record) are set against the
+ledger's succeeded refunds: they must be equal, refunds the run itself rolled back aside.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import statistics
 import sys
@@ -19,10 +23,13 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from refund_service.adapters.dynamodb.ledger_store import DynamoDBLedgerStore
+from refund_service.adapters.processors.simulated import DynamoDBSimulatorMemory
 from refund_service.domain.refund import RefundStatus
 from refund_service.service.queries import verify_all
 from tests.bench.client import Client, percentile, run_clients
@@ -30,17 +37,22 @@ from tests.bench.stack import BenchStack, bench_stack
 
 # kind -> weight (per cent)
 MIX = {
-    "refund": 30,
+    "refund": 28,
     "refund_full": 4,
     "refund_simulated": 8,
     "repeat": 14,
     "reuse_key": 3,
-    "rollback": 6,
-    "read_ledger": 13,
+    "rollback": 5,
+    "dispute": 2,
+    "resolve": 4,  # more than disputes: an open dispute blocks its payment's refunds
+    "read_ledger": 10,
     "read_refund": 10,
     "read_audit": 12,
 }
-SIMULATED = ("decline", "timeout", "pending", "insufficient_funds")
+SIMULATED = ("decline", "timeout", "pending", "insufficient_funds", "slow")
+SLOW_MS = 1_500  # a slow processor's decision time: reconciliation runs meanwhile
+WON_SHARE = 0.8  # disputes resolved as won; the rest are lost for good
+RECONCILE_EVERY = 1.0  # seconds between runs of the reconcile loop
 # 5xx the API documents as retryable answers rather than failures.
 DOCUMENTED_5XX = {"PROCESSOR_UNAVAILABLE", "LEDGER_CONTENTION"}
 # Answers stored under the idempotency key, so the same request again must replay them.
@@ -65,6 +77,7 @@ class Shared:
     invalid_chain_reads: list[str] = field(default_factory=list)
     acknowledged: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     rolled_back: set[str] = field(default_factory=set)
+    reconcile_runs: int = 0
 
     def record(self, kind: str, status: int, code: str | None, ms: float) -> None:
         with self.lock:
@@ -82,15 +95,23 @@ def _code(answer: Any) -> str | None:
 
 class StressClient:
     def __init__(
-        self, index: int, stack: BenchStack, payments: list[str], shared: Shared, seed: int
+        self,
+        index: int,
+        stack: BenchStack,
+        payments: list[str],
+        shared: Shared,
+        seed: int,
+        mix: dict[str, int] = MIX,
     ):
         self.rng = random.Random(seed * 1_000 + index)
+        self.mix = mix
         token = stack.token(subject=f"stress-user-{index}")
         self.http = Client(stack.base_url, token)
         self.payments = payments
         self.shared = shared
         self.sent: list[Sent] = []
         self.refunds: list[str] = []  # refund ids this client was told succeeded
+        self.disputes: list[tuple[str, str]] = []  # (payment, chargeback id) still open
 
     def _call(
         self, kind: str, method: str, path: str, body: Any = None, headers: Any = None
@@ -103,12 +124,14 @@ class StressClient:
         return status, answer_headers, answer
 
     def step(self) -> str:
-        kinds, weights = zip(*MIX.items(), strict=True)
+        kinds, weights = zip(*self.mix.items(), strict=True)
         kind = self.rng.choices(kinds, weights)[0]
         if kind in ("repeat", "reuse_key") and not self.sent:
             kind = "refund"
         if kind in ("rollback", "read_refund") and not self.refunds:
             kind = "read_ledger"
+        if kind == "resolve" and not self.disputes:
+            kind = "dispute"
         getattr(self, kind)()
         return "ok"
 
@@ -138,13 +161,42 @@ class StressClient:
         )
 
     def refund_simulated(self) -> None:
+        simulate = self.rng.choice(SIMULATED)
+        metadata: dict[str, Any] = (
+            {"simulate_delay_ms": SLOW_MS} if simulate == "slow" else {"simulate": simulate}
+        )
         body = {
             "transaction_id": self.rng.choice(self.payments),
             "amount": self.rng.randint(1, 1_000),
             "reason": "other",
-            "metadata": {"simulate": self.rng.choice(SIMULATED)},
+            "metadata": metadata,
         }
         self._refund("refund_simulated", body)
+
+    def dispute(self) -> None:
+        transaction_id = self.rng.choice(self.payments)
+        chargeback_id = f"cb-{uuid.uuid4().hex[:12]}"
+        body = {"chargeback_id": chargeback_id, "reason": "fraudulent"}
+        status, _, answer = self._call(
+            "dispute", "POST", f"/transactions/{transaction_id}/chargebacks", body
+        )
+        if status == 201:
+            self.disputes.append((transaction_id, chargeback_id))
+            again = self.http.call("POST", f"/transactions/{transaction_id}/chargebacks", body)
+            if again[0] != 201 or again[2]["chargeback"] != answer["chargeback"]:
+                self.shared.problem(f"chargeback {chargeback_id} again: {again[0]} {again[2]}")
+
+    def resolve(self) -> None:
+        transaction_id, chargeback_id = self.disputes.pop(self.rng.randrange(len(self.disputes)))
+        outcome = "won" if self.rng.random() < WON_SHARE else "lost"
+        path = f"/transactions/{transaction_id}/chargebacks/{chargeback_id}/resolve"
+        status, _, answer = self._call("resolve", "POST", path, {"outcome": outcome})
+        if status == 200 and answer["chargeback"]["status"] == outcome:
+            return
+        if status >= 500 and _code(answer) in DOCUMENTED_5XX:
+            self.disputes.append((transaction_id, chargeback_id))  # retried later
+            return
+        self.shared.problem(f"resolve {chargeback_id} {outcome}: {status} {answer}")
 
     def repeat(self) -> None:
         first = self.rng.choice(self.sent)
@@ -217,6 +269,15 @@ class Verification:
     paid_twice: int = 0
     processor_records: int = 0
     reconciled: dict[str, Any] = field(default_factory=dict)
+    payouts: dict[str, int] = field(default_factory=dict)  # the processor's, per refund
+    ledger_succeeded: dict[str, int] = field(default_factory=dict)
+    rolled_back_after_payout: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def payouts_agree(self) -> bool:
+        """The processor paid exactly the ledger's succeeded refunds, and the rolled-back ones
+        the run itself rolled back after they were paid."""
+        return self.payouts == {**self.ledger_succeeded, **self.rolled_back_after_payout}
 
 
 @dataclass
@@ -254,13 +315,18 @@ class StressReport:
             "",
             f"{sent} requests from {self.clients} clients on {self.payments} payments "
             f"in {self.seconds:.1f} s ({sent / self.seconds:.1f} req/s)",
-            f"reconciler afterwards: {v.reconciled}",
+            f"reconcile loop: {self.shared.reconcile_runs} runs beside the load; "
+            f"afterwards: {v.reconciled}",
             f"verify_all: {v.transactions_checked} transactions, {v.verify_failures} failures "
             "(summary = fold of entries, balanced journals, audit chain, invariants)",
             f"refunds in the ledger: {v.refunds_in_ledger}; acknowledged to clients: "
             f"{v.acknowledged}; still pending: {v.still_pending}",
-            f"processor stand-in: {v.processor_records} refunds asked, "
+            f"processor stand-in: {v.processor_records} refunds decided, "
             f"{v.paid_twice} paid more than once",
+            f"processor payouts: {len(v.payouts)} refunds, {sum(v.payouts.values())} in all; "
+            f"ledger succeeded: {len(v.ledger_succeeded)} refunds, "
+            f"{sum(v.ledger_succeeded.values())} in all; rolled back by the run after payout: "
+            f"{len(v.rolled_back_after_payout)}; " + ("equal" if v.payouts_agree else "NOT EQUAL"),
             f"problems: {len(self.problems)}",
         ]
         rows += [f"  - {p}" for p in self.problems[:20]]
@@ -287,14 +353,48 @@ def create_payments(stack: BenchStack, count: int) -> list[str]:
     return ids
 
 
-def verify(stack: BenchStack, payments: list[str], shared: Shared) -> Verification:
+def _counted(report: Any) -> Any:
+    """A reconcile report with its lists of ids shown as their lengths."""
+    if isinstance(report, dict):
+        return {k: _counted(v) for k, v in report.items()}
+    return len(report) if isinstance(report, list) else report
+
+
+def reconcile_once(client: Client) -> tuple[int, Any]:
+    status, _, answer = client.call("POST", "/local/reconcile")
+    return status, answer
+
+
+@contextlib.contextmanager
+def reconcile_loop(stack: BenchStack, shared: Shared) -> Iterator[None]:
+    """Both reconciliations, over and over, beside the load."""
+    stopping = threading.Event()
+    client = Client(stack.base_url, stack.token())
+
+    def loop() -> None:
+        while not stopping.wait(RECONCILE_EVERY):
+            status, answer = reconcile_once(client)
+            with shared.lock:
+                shared.reconcile_runs += 1
+            if status != 200:
+                shared.problem(f"POST /local/reconcile during the load: {status} {answer}")
+
+    thread = threading.Thread(target=loop, name="reconcile-loop", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stopping.set()
+        thread.join(timeout=120)
+        client.close()
+
+
+def verify(
+    stack: BenchStack, payments: list[str], shared: Shared, started: datetime
+) -> Verification:
     result = Verification()
-    status, _, reconciled = Client(stack.base_url, stack.token()).call("POST", "/local/reconcile")
-    result.reconciled = (
-        {k: len(v) if isinstance(v, list) else v for k, v in reconciled.items()}
-        if status == 200
-        else {"status": status}
-    )
+    status, reconciled = reconcile_once(Client(stack.base_url, stack.token()))
+    result.reconciled = _counted(reconciled) if status == 200 else {"status": status}
     client = stack.client("dynamodb")
     store = DynamoDBLedgerStore(client, "PaymentLedger", "PaymentAuditTrail")
     report = verify_all(store)
@@ -334,24 +434,47 @@ def verify(stack: BenchStack, payments: list[str], shared: Shared) -> Verificati
                 result.ledger_failures.append(
                     f"{refund_id} was rolled back but is {refunds[refund_id].status}"
                 )
-    page: dict[str, Any] = {
-        "TableName": "RefundIdempotency",
-        "FilterExpression": "begins_with(id, :p)",
-        "ExpressionAttributeValues": {":p": {"S": "simulated-processor#"}},
-    }
-    while True:
-        answer = client.scan(**page)
-        for item in answer["Items"]:
-            result.processor_records += 1
-            if int(item["payments"]["N"]) > 1:
-                result.paid_twice += 1
-                result.ledger_failures.append(
-                    f"processor paid {item['id']['S']} {item['payments']['N']} times"
-                )
-        if "LastEvaluatedKey" not in answer:
-            break
-        page["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+    _compare_payouts(result, client, store, payments, shared.rolled_back, started)
     return result
+
+
+def _compare_payouts(
+    result: Verification,
+    client: Any,
+    store: DynamoDBLedgerStore,
+    payments: list[str],
+    rolled_back: set[str],
+    started: datetime,
+) -> None:
+    """The processor's payouts per refund, from its own memory, against the ledger."""
+    memory = DynamoDBSimulatorMemory(client, "RefundIdempotency")
+    ours = set(payments)
+    decided = [
+        r
+        for r in memory.decided_between(started - timedelta(minutes=5), datetime.now(UTC))
+        if r.transaction_id in ours
+    ]
+    result.processor_records = len(decided)
+    for record in decided:
+        if record.payments > 1:
+            result.paid_twice += 1
+            result.ledger_failures.append(f"processor paid {record.refund_id} {record.payments}x")
+        if record.payments:
+            result.payouts[record.refund_id] = record.amount
+    for transaction_id in payments:
+        for refund in store.load(transaction_id).refunds.values():
+            if refund.status is RefundStatus.SUCCESS:
+                result.ledger_succeeded[refund.refund_id] = refund.amount
+            elif refund.refund_id in rolled_back and refund.refund_id in result.payouts:
+                result.rolled_back_after_payout[refund.refund_id] = refund.amount
+    if not result.payouts_agree:
+        expected = {**result.ledger_succeeded, **result.rolled_back_after_payout}
+        for refund_id in sorted(set(result.payouts) | set(expected)):
+            paid, booked = result.payouts.get(refund_id), expected.get(refund_id)
+            if paid != booked:
+                result.ledger_failures.append(
+                    f"{refund_id}: the processor paid {paid}, the ledger says {booked}"
+                )
 
 
 def run_stress(
@@ -362,19 +485,22 @@ def run_stress(
     payments: int = 40,
     seed: int = 8,
     time_limit: float = 600.0,
+    mix: dict[str, int] = MIX,
 ) -> StressReport:
+    started = datetime.now(UTC)
     ids = create_payments(stack, payments)
     shared = Shared()
-    workers = [StressClient(i, stack, ids, shared, seed) for i in range(clients)]
+    workers = [StressClient(i, stack, ids, shared, seed, mix) for i in range(clients)]
     per_client = [requests // clients + (i < requests % clients) for i in range(clients)]
     work = [[w.step] * n for w, n in zip(workers, per_client, strict=True)]
-    load = run_clients(work, time_limit)
+    with reconcile_loop(stack, shared):
+        load = run_clients(work, time_limit)
     for label, count in load.outcomes.items():
         if label != "ok":
             shared.problem(f"{count} requests raised {label}")
     for worker in workers:
         worker.http.close()
-    verification = verify(stack, ids, shared)
+    verification = verify(stack, ids, shared, started)
     return StressReport(load.done, clients, payments, load.seconds, shared, verification)
 
 

@@ -66,7 +66,10 @@ def test_command_line_strings_are_accepted() -> None:
         ("processor", "paypal"),
         ("currency_conversion", "yes"),
         ("jwt_issuer", "http://login.example.com"),
-        ("jwt_issuer", "https://login.example.com/"),
+        ("jwt_issuer", "https://"),
+        ("jwt_issuer", "https://login.example.com/?tenant=payments"),
+        ("jwt_issuer", "https://login.example.com/#top"),
+        ("jwt_issuer", "ftp://login.example.com"),
         ("alarm_email", "not-an-address"),
         ("log_retention_days", 45),
         ("reconcile_after_minutes", -5),
@@ -122,3 +125,14 @@ def test_audit_decryptor_is_optional_and_a_role_arn() -> None:
 
     assert load_config({}).audit_decryptor_role_arn == ""
     assert load_config({"audit_decryptor_role_arn": role}).audit_decryptor_role_arn == role
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    ["https://payments.eu.auth0.com/", "https://login.example.com/realms/payments"],
+)
+def test_issuer_is_kept_exactly_trailing_slash_included(issuer: str) -> None:
+    # API Gateway compares `iss` byte for byte; Auth0's issuers end in "/"
+    config = load_config({"jwt_issuer": issuer, "jwt_audience": ["refunds-api"]})
+
+    assert config.jwt_issuer == issuer

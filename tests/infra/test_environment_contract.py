@@ -70,17 +70,19 @@ def test_variables_per_function() -> None:
         "Api": tables
         | processor
         | powertools
-        | {"AUDIT_KEY_ID", "REFUND_WINDOW_DAYS", "FEE_POLICY", "CURRENCY_CONVERSION"},
+        | {"AUDIT_KEY_ID", "REFUND_WINDOW_DAYS", "FEE_POLICY", "CURRENCY_CONVERSION"}
+        | {"FX_RATES_TABLE_NAME"},
         "Webhooks": tables | processor | powertools,
         "Reconciler": tables
         | processor
         | powertools
         | {"RECONCILE_AFTER_MINUTES", "STALE_PENDING_HOURS"},
         "Verifier": {"LEDGER_TABLE_NAME", "AUDIT_TABLE_NAME", "ANCHOR_BUCKET_NAME"} | powertools,
-        "ProcessorReconciler": {"LEDGER_TABLE_NAME", "AUDIT_TABLE_NAME"}
+        "ProcessorReconciler": tables
         | processor
         | powertools
         | {"RECONCILE_AFTER_MINUTES", "PROCESSOR_RECONCILE_WINDOW_HOURS"},
+        "FxRates": {"FX_RATES_TABLE_NAME"} | powertools,
         "Anchor": {"LEDGER_TABLE_NAME", "ANCHOR_BUCKET_NAME"} | powertools,
     }
 

@@ -21,8 +21,8 @@ def function_of(synthesized: Synthesized, spec: FunctionSpec) -> dict[str, Any]:
     return synthesized.resources[logical_id]
 
 
-def test_six_functions(synthesized: Synthesized) -> None:
-    assert len(synthesized.of_type("AWS::Lambda::Function")) == len(FUNCTIONS) == 6
+def test_seven_functions(synthesized: Synthesized) -> None:
+    assert len(synthesized.of_type("AWS::Lambda::Function")) == len(FUNCTIONS) == 7
 
 
 @pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.construct_id)
@@ -143,3 +143,12 @@ def test_processor_secret_is_a_json_template_given_by_arn(synthesized: Synthesiz
         variables = function_of(synthesized, spec)["Properties"]["Environment"]["Variables"]
         if "PROCESSOR_SECRET_ARN" in variables:
             assert variables["PROCESSOR_SECRET_ARN"] == ref(secret_id)
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.construct_id)
+def test_environment_is_encrypted_with_the_operations_key(
+    synthesized: Synthesized, spec: FunctionSpec
+) -> None:
+    operations = arn_of(synthesized.logical_id("Keys/Operations/Resource"))
+
+    assert function_of(synthesized, spec)["Properties"]["KmsKeyArn"] == operations

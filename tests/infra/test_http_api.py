@@ -174,3 +174,15 @@ def test_access_logs_do_not_record_the_callers_ip(synthesized: Synthesized) -> N
 
     assert "sourceip" not in log_format.lower()
     assert "$context.identity" not in log_format.replace("$context.identity.userAgent", "")
+
+
+def test_webhooks_route_has_its_own_lower_throttle(synthesized: Synthesized) -> None:
+    (stage_id,) = synthesized.of_type("AWS::ApiGatewayV2::Stage")
+    stage = synthesized.resources[stage_id]
+    route_id = synthesized.logical_id("HttpApi/Api/POST--webhooks--{processor}/Resource")
+
+    assert stage["Properties"]["RouteSettings"] == {
+        "POST /webhooks/{processor}": {"ThrottlingRateLimit": 10, "ThrottlingBurstLimit": 20}
+    }
+    # API Gateway refuses route settings for a route it has not created yet
+    assert route_id in stage["DependsOn"]

@@ -47,14 +47,16 @@ EXPECTED_DATA_GRANTS = {
         },
         **TABLE_KEY_WRITES,
         "key:audit-fields": {"kms:GenerateDataKey"},
+        # a refund's FX quote: the requested day, else the latest stored before it
+        "fx-rates": {"dynamodb:GetItem", "dynamodb:Query"},
     },
     "Webhooks": {
         # load, find_payment (disputes), find_refund, commit
         "ledger": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"},
         "ledger/index/refund-id": {"dynamodb:Query"},
         "audit": {"dynamodb:PutItem"},
-        # the event log: seen, remember
-        "idempotency": {"dynamodb:GetItem", "dynamodb:PutItem"},
+        # the event log: seen, remember; the simulated processor's lookup: get, settle
+        "idempotency": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
         **TABLE_KEY_WRITES,
     },
     "Reconciler": {
@@ -81,6 +83,14 @@ EXPECTED_DATA_GRANTS = {
         "ledger": {"dynamodb:Query", "dynamodb:PutItem"},
         "ledger/index/refund-id": {"dynamodb:Query"},
         "audit": {"dynamodb:PutItem"},
+        # the simulated processor's listing (day item, records) and lookup (get, settle)
+        "idempotency": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"},
+        **TABLE_KEY_WRITES,
+        **DEAD_LETTERS,
+    },
+    "FxRates": {
+        # store each day; the newest stored day, for the age metric
+        "fx-rates": {"dynamodb:PutItem", "dynamodb:Query"},
         **TABLE_KEY_WRITES,
         **DEAD_LETTERS,
     },
@@ -99,17 +109,29 @@ EXPECTED_DATA_GRANTS = {
 SECRET = {"secret": {"secretsmanager:GetSecretValue"}}
 EXPECTED_WITH_STRIPE = {
     "Api": {**EXPECTED_DATA_GRANTS["Api"], **SECRET},  # idempotency: Powertools' own
-    "Webhooks": {**EXPECTED_DATA_GRANTS["Webhooks"], **SECRET},  # signature keys
+    "Webhooks": {  # signature keys; the event log only
+        **EXPECTED_DATA_GRANTS["Webhooks"],
+        "idempotency": {"dynamodb:GetItem", "dynamodb:PutItem"},
+        **SECRET,
+    },
     "Reconciler": {
         **{k: v for k, v in EXPECTED_DATA_GRANTS["Reconciler"].items() if k != "idempotency"},
         **SECRET,
     },
     "Verifier": EXPECTED_DATA_GRANTS["Verifier"],
-    "ProcessorReconciler": {**EXPECTED_DATA_GRANTS["ProcessorReconciler"], **SECRET},
+    "ProcessorReconciler": {
+        **{
+            k: v
+            for k, v in EXPECTED_DATA_GRANTS["ProcessorReconciler"].items()
+            if k != "idempotency"
+        },
+        **SECRET,
+    },
+    "FxRates": EXPECTED_DATA_GRANTS["FxRates"],
     "Anchor": EXPECTED_DATA_GRANTS["Anchor"],
 }
 FUNCTIONS = tuple(EXPECTED_DATA_GRANTS)
-SCHEDULED = ("Reconciler", "Verifier", "ProcessorReconciler", "Anchor")
+SCHEDULED = ("Reconciler", "Verifier", "ProcessorReconciler", "FxRates", "Anchor")
 HISTORY_DESTROYING = ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
 
 
@@ -119,6 +141,7 @@ def _labels(synthesized: Synthesized, function: str) -> dict[str, str]:
         "ledger": "Tables/PaymentLedger/Resource",
         "audit": "Tables/PaymentAuditTrail/Resource",
         "idempotency": "Tables/Idempotency/Resource",
+        "fx-rates": "Tables/FxRates/Resource",
         "key:tables": "Keys/Tables/Resource",
         "key:audit-fields": "Keys/AuditFields/Resource",
         "key:operations": "Keys/Operations/Resource",
@@ -297,7 +320,8 @@ def test_function_roles_trust_lambda_only_and_attach_no_managed_policy(
 RUNTIME_DYNAMODB_CALLS = {
     "adapters/dynamodb/ledger_store.py": {"query", "get_item", "scan", "transact_write_items"},
     "adapters/dynamodb/event_log.py": {"get_item", "put_item"},
-    "adapters/processors/simulated.py": {"get_item", "put_item", "update_item"},
+    "adapters/processors/simulated.py": {"batch_get_item", "get_item", "put_item", "update_item"},
+    "adapters/dynamodb/fx_rates.py": {"get_item", "put_item", "query"},
 }
 TRANSACT_ITEM_KINDS = {"Put"}  # the ledger store's TransactWriteItems: conditional Puts only
 _CLIENT_CALL = re.compile(

@@ -16,7 +16,7 @@ from stacks.constructs.http_api import HttpApi
 from stacks.constructs.identity import Identity
 from tests.infra.conftest import cdk_json_context
 
-ISSUER = "https://login.example.com/realms/payments"
+ISSUER = "https://payments.eu.auth0.com/"  # Auth0's form: the trailing slash is part of `iss`
 AUDIENCE = ["refunds-api", "finance-tools"]
 
 

@@ -10,7 +10,15 @@ import pytest
 from refund_service import observability_names as names
 from tests.infra.conftest import ALARM_EMAIL, Synthesized, ref
 
-FUNCTIONS = ("Api", "Webhooks", "Reconciler", "Verifier", "ProcessorReconciler", "Anchor")
+FUNCTIONS = (
+    "Api",
+    "Webhooks",
+    "Reconciler",
+    "Verifier",
+    "ProcessorReconciler",
+    "FxRates",
+    "Anchor",
+)
 PREFIX = "refund-service-dev-"
 
 
@@ -77,6 +85,8 @@ def test_the_expected_alarms_exist(synthesized: Synthesized) -> None:
         "ReconcilerDeadLetters",
         "VerifierDeadLetters",
         "ProcessorReconcilerDeadLetters",
+        "FxRatesDeadLetters",
+        "FxRatesStale",
         "AnchorDeadLetters",
         *(f"{function}{kind}" for function in FUNCTIONS for kind in ("Errors", "Throttles")),
     }

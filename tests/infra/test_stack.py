@@ -17,6 +17,7 @@ def test_outputs(synthesized: Synthesized) -> None:
         "PaymentLedgerTableName",
         "PaymentAuditTrailTableName",
         "IdempotencyTableName",
+        "FxRatesTableName",
         "UserPoolId",
         "TokenUrl",
         "SupportToolsClientId",

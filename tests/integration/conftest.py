@@ -70,6 +70,9 @@ def start_stack(data_dir: Path, log: Path) -> RunningStack:
         "MOTO_PORT": str(free_port()),
         "LOCAL_DATA_DIR": str(data_dir),
         "RECONCILE_SECONDS": "3600",
+        # The simulated processor decides a `pending` refund only when looked up; its
+        # webhooks for `timeout` refunds still go out within a second.
+        "SIMULATED_PENDING_SECONDS": "3600",
     }
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         env.pop(name, None)

@@ -107,12 +107,12 @@ def test_every_route_over_http(stack: RunningStack) -> None:
     assert (status, missing["error_code"]) == (404, "REFUND_NOT_FOUND")
 
 
-def test_timeout_then_local_reconcile(stack: RunningStack) -> None:
+def test_pending_then_local_reconcile(stack: RunningStack) -> None:
     tid = new_payment(stack)
-    status, _, answer = refund(stack, tid, 2_000, "slow-1", metadata={"simulate": "timeout"})
+    status, _, answer = refund(stack, tid, 2_000, "slow-1", metadata={"simulate": "pending"})
     assert (status, answer["status"]) == (202, "pending")
     status, _, report = stack.request("POST", "/local/reconcile", token=stack.token())
-    assert status == 200 and f"{tid}-REFUND" in report["succeeded"]
+    assert status == 200 and f"{tid}-REFUND" in report["pending_refunds"]["succeeded"]
     status, _, view = stack.request("GET", f"/refunds/{tid}-REFUND", token=stack.token())
     assert view["status"] == "success"
 
@@ -222,6 +222,8 @@ def test_demo_walks_through_the_running_stack(stack: RunningStack) -> None:
         '"status": "pending"',
         "rolled_back",
         "audit chain valid: True",
+        "the slow refund's own answer",
+        '"status": "won"',
     ):
         assert step in done.stdout, step
 

@@ -10,13 +10,17 @@ from refund_service.domain.refund import RefundReason
 from refund_service.service.queries import get_audit
 from refund_service.service.refunds import RefundCommand, request_refund
 from tests.bench.stack import BenchStack
-from tests.bench.stress import StressReport, run_stress
+from tests.bench.stress import MIX, StressReport, run_stress
 from tests.support.world import USER, World
 
 
 @pytest.fixture(scope="module")
 def stress(perf_stack: BenchStack) -> StressReport:
-    return run_stress(perf_stack, requests=100, clients=4, payments=6, seed=3, time_limit=60)
+    # disputes weigh more than in `make stress`, so that a hundred requests surely hold some
+    mix = {**MIX, "dispute": 10, "resolve": 15}
+    return run_stress(
+        perf_stack, requests=100, clients=4, payments=6, seed=3, time_limit=60, mix=mix
+    )
 
 
 def test_every_request_got_an_answer(stress: StressReport) -> None:
@@ -35,6 +39,19 @@ def test_the_ledger_verifies_after_the_load(stress: StressReport) -> None:
     assert verification.still_pending == 0
     assert verification.acknowledged > 0
     assert verification.paid_twice == 0
+
+
+def test_the_processor_paid_exactly_what_the_ledger_booked(stress: StressReport) -> None:
+    verification = stress.verification
+    assert verification.payouts, stress.render()
+    assert verification.payouts_agree, stress.render()
+    assert stress.shared.reconcile_runs > 0
+    assert "equal" in stress.render()
+
+
+def test_disputes_and_resolutions_were_part_of_the_load(stress: StressReport) -> None:
+    assert stress.shared.statuses["dispute"]["201"] > 0, stress.render()
+    assert sum(stress.shared.statuses["resolve"].values()) > 0, stress.render()
 
 
 def test_audit_reads_said_broken_only_while_writes_were_in_flight(stress: StressReport) -> None:

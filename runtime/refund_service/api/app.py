@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from refund_service.api import views
+from refund_service.api import search_routes, views
 from refund_service.api.auth import Principal
 from refund_service.api.errors import HTTP_STATUS, ApiError, error_body
 from refund_service.api.models import (
@@ -338,6 +338,8 @@ def build_app(get_runtime: Callable[[], ApiRuntime]) -> APIGatewayHttpResolver:
             caller(),
         )
         return _json(200, views.chargeback_view(outcome.chargeback, outcome.state))
+
+    search_routes.register(app, get_runtime)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_document() -> Response[Any]:

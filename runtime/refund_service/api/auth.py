@@ -17,6 +17,8 @@ from refund_service.domain.errors import ErrorCode
 ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("POST", "/refunds"): "refunds:write",
     ("GET", "/refunds/{refund_id}"): "refunds:read",
+    ("GET", "/refunds"): "refunds:read",
+    ("GET", "/reports/refunds"): "refunds:read",
     ("POST", "/refunds/{refund_id}/rollback"): "refunds:admin",
     ("GET", "/transactions/{transaction_id}/ledger"): "refunds:read",
     ("GET", "/transactions/{transaction_id}/audit"): "refunds:read",

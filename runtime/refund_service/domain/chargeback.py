@@ -30,13 +30,19 @@ class DisputeOutcome(StrEnum):
 @dataclass(frozen=True)
 class Chargeback:
     chargeback_id: str
-    amount: int  # what was booked
+    amount: int  # what is booked
     status: ChargebackStatus
     opened_at: str
-    requested_amount: int | None = None  # what the dispute claimed, when more than was booked
+    requested_amount: int | None = None  # what the dispute claims
+
     reason: str | None = None
     processor_reference: str | None = None
     resolved_at: str | None = None
+
+    @property
+    def shortfall(self) -> int:
+        """What the dispute claims beyond what is booked for it."""
+        return max(0, (self.requested_amount or self.amount) - self.amount)
 
     def resolved(self, outcome: DisputeOutcome, now: str) -> Chargeback:
         return replace(self, status=ChargebackStatus(outcome.value), resolved_at=now)
@@ -46,19 +52,26 @@ def _refusal(code: ErrorCode, message: str, transaction_id: str) -> DomainError:
     return DomainError(code, message, {"transaction_id": transaction_id})
 
 
-def chargeback_amount(summary: Summary, requested: int | None) -> int:
-    """What a new chargeback books: the amount asked (default: all captured), capped by what
-    is captured and not already charged back. Refunds and pending refunds do not reduce it."""
+def chargeback_amount(
+    summary: Summary, requested: int | None, *, reported: bool = False
+) -> tuple[int, int]:
+    """(claimed, booked) for a new chargeback: it claims the amount asked (default: all
+    captured) and books that, capped by what is captured and not already charged back.
+    Refunds and pending refunds do not reduce it. `reported`: the processor reports it, so it
+    had captured the payment whatever the ledger says yet, and a claim above the captured
+    amount is capped rather than refused."""
     tid = summary.transaction_id
     if not summary.exists:
         raise _refusal(ErrorCode.TRANSACTION_NOT_FOUND, "Transaction not found.", tid)
-    if summary.payment_status is PaymentStatus.PENDING:
+    if reported and requested is not None and requested > summary.captured_amount:
+        requested = summary.captured_amount
+    if summary.payment_status is PaymentStatus.PENDING and not reported:
         raise _refusal(
             ErrorCode.TRANSACTION_PENDING,
             "The payment is not completed; there is nothing to charge back.",
             tid,
         )
-    if summary.payment_status is not PaymentStatus.COMPLETED:
+    if summary.payment_status not in (PaymentStatus.COMPLETED, PaymentStatus.PENDING):
         raise _refusal(
             ErrorCode.TRANSACTION_NOT_REFUNDABLE,
             "The payment did not complete; there is nothing to charge back.",
@@ -73,7 +86,17 @@ def chargeback_amount(summary: Summary, requested: int | None) -> int:
         )
     open_to_dispute = summary.captured_amount - summary.chargeback_amount
     wanted = summary.captured_amount if requested is None else requested
-    return min(wanted, open_to_dispute)
+    return wanted, min(wanted, open_to_dispute)
+
+
+def check_no_open_dispute(chargebacks: dict[str, Chargeback], transaction_id: str) -> None:
+    """While any dispute is open nothing is refunded, whatever is booked for it."""
+    if any(c.status is ChargebackStatus.OPEN for c in chargebacks.values()):
+        raise _refusal(
+            ErrorCode.CHARGEBACK_CONFLICT,
+            "The payment has a chargeback; it cannot be refunded as well.",
+            transaction_id,
+        )
 
 
 def check_resolvable(

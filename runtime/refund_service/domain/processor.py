@@ -158,6 +158,7 @@ class ProcessorRefundRecord:
     currency: str
     status: ProcessorStatus
     created_at: str  # ISO 8601, UTC
+    payment_reference: str | None = None  # the processor's id of the refunded payment
 
 
 class ProcessorUnavailableError(Exception):
@@ -215,4 +216,5 @@ class WebhookEvent:
     result: ProcessorResult | None = None
     reason: str | None = None
     payment_reference: str | None = None  # the processor's payment id (pi_/ch_, pspReference)
+    other_payment_references: tuple[str, ...] = ()  # more ids of the same payment (ch_ for pi_)
     dispute_reference: str | None = None  # shared by every event of one dispute: chargeback_id

@@ -48,3 +48,6 @@ class Refund:
     send_deadline: str | None = None
     idempotency_key: str | None = None  # a digest of the caller's key, never the key itself
     payment_reference: str | None = None  # the processor's id of the refunded payment
+    # What its FX_ADJUSTMENT entries booked, in the payment's settlement currency: the daily
+    # report sums it from the refund records alone.
+    fx_adjustment_amount: int = 0

@@ -20,6 +20,7 @@ from refund_service.settings import Settings, load_settings
 ENVIRONMENT = (
     "LEDGER_TABLE_NAME",
     "AUDIT_TABLE_NAME",
+    "IDEMPOTENCY_TABLE_NAME",
     "PROCESSOR",
     "PROCESSOR_SECRET_ARN",
     "RECONCILE_AFTER_MINUTES",

@@ -58,7 +58,8 @@ def _body(event: dict[str, Any]) -> bytes:
 
 
 def receive(event: dict[str, Any], svc: Services, config: Settings, log: Any) -> dict[str, Any]:
-    processor = event.get("rawPath", "").removeprefix(PREFIX)
+    # `<ApiUrl>/webhooks/x` (ApiUrl ends in "/") arrives as "//webhooks/x": same route.
+    processor = ("/" + event.get("rawPath", "").lstrip("/")).removeprefix(PREFIX)
     if processor != config.processor:
         return _answer(
             404, error_body(ErrorCode.NOT_FOUND, f"No webhooks are configured for {processor!r}.")

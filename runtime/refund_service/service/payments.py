@@ -6,6 +6,7 @@ import uuid
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from refund_service import observability_names as names
@@ -21,6 +22,7 @@ from refund_service.domain.errors import DomainError, ErrorCode
 from refund_service.domain.fx import parse_rate
 from refund_service.domain.ledger import (
     Entry,
+    EntryContext,
     EntryType,
     PaymentStatus,
     PaymentTerms,
@@ -256,6 +258,9 @@ class ChargebackCommand:
     processor_reference: str | None = None
     # The processor's dispute id; when absent, the processor_reference, else a new one.
     chargeback_id: str | None = None
+    # Reported by the processor (a webhook): booked on a payment the ledger still holds as
+    # pending too, since the processor had captured it.
+    reported_by_processor: bool = False
 
 
 @dataclass(frozen=True)
@@ -271,9 +276,16 @@ def _audit_chargeback_refusal(
 
 
 def record_chargeback(
-    services: Services, cmd: ChargebackCommand, caller: Caller
+    services: Services,
+    cmd: ChargebackCommand,
+    caller: Caller,
+    ended: DisputeOutcome | None = None,
 ) -> ChargebackOutcome:
-    """Book a dispute in full (SPEC 3.1); the same chargeback id again is a replay."""
+    """Book a dispute in full (SPEC 3.1); the same chargeback id again is a replay.
+
+    `ended` records a dispute whose outcome arrived before its opening: a won one books
+    nothing, a lost one books the chargeback for good, and the opening is then a replay.
+    """
     chargeback_id = cmd.chargeback_id or cmd.processor_reference or f"cb_{uuid.uuid4().hex}"
 
     def attempt() -> ChargebackOutcome:
@@ -282,7 +294,9 @@ def record_chargeback(
         if known is not None:
             return ChargebackOutcome(known, state)
         try:
-            amount = chargeback_amount(state.summary, cmd.amount)
+            claimed, amount = chargeback_amount(
+                state.summary, cmd.amount, reported=cmd.reported_by_processor
+            )
         except DomainError as refusal:
             _audit_chargeback_refusal(
                 services, state, caller, refusal, amount=cmd.amount, chargeback_id=chargeback_id
@@ -290,16 +304,19 @@ def record_chargeback(
             raise
         now = timestamp(services.clock())
         builder = ChangeBuilder(state, now, caller.initiator, caller.correlation_id)
+        if ended is DisputeOutcome.WON:
+            amount = 0  # the funds are back already: nothing stands
         if amount:
             builder.add_entry(lambda ctx: chargeback_entry(ctx, amount, chargeback_id, cmd.reason))
         chargeback = Chargeback(
             chargeback_id,
             amount,
-            ChargebackStatus.OPEN,
+            ChargebackStatus(ended.value) if ended else ChargebackStatus.OPEN,
             now,
-            requested_amount=cmd.amount if cmd.amount != amount else None,
+            requested_amount=claimed,
             reason=cmd.reason,
             processor_reference=cmd.processor_reference,
+            resolved_at=now if ended else None,
         )
         builder.audit(
             AuditAction.CHARGEBACK_RECORDED,
@@ -309,11 +326,12 @@ def record_chargeback(
                 "chargeback_id": chargeback_id,
                 "reason": cmd.reason,
                 "processor_reference": cmd.processor_reference,
-                "requested_amount": cmd.amount,
+                "requested_amount": claimed,
                 "pending_refund_amount": state.summary.pending_refund_amount,
+                "ended": ended.value if ended else None,
             },
         )
-        change = _with_chargeback(builder, chargeback)
+        change = _with_chargebacks(builder, {chargeback_id: chargeback})
         services.store.commit(change)
         _count_over_refund(services, change.head.summary)
         return ChargebackOutcome(chargeback, after(state, change))
@@ -347,21 +365,46 @@ def resolve_chargeback(
                 lambda ctx: chargeback_reversal_entry(ctx, chargeback.amount, chargeback_id)
             )
         resolved = chargeback.resolved(outcome, now)
+        changed = {chargeback_id: resolved}
+        if outcome is DisputeOutcome.WON:
+            changed |= _top_up_standing(builder, state.head.chargebacks, chargeback_id)
         builder.audit(
             AuditAction.CHARGEBACK_RESOLVED,
             amount=chargeback.amount,
             currency=state.summary.currency,
             details={"chargeback_id": chargeback_id, "outcome": outcome.value},
         )
-        change = _with_chargeback(builder, resolved)
+        change = _with_chargebacks(builder, changed)
         services.store.commit(change)
         return ChargebackOutcome(resolved, after(state, change))
 
     return with_retries(services, attempt)
 
 
-def _with_chargeback(builder: ChangeBuilder, chargeback: Chargeback) -> Change:
-    chargebacks = {**builder.state.head.chargebacks, chargeback.chargeback_id: chargeback}
+def _top_up_standing(
+    builder: ChangeBuilder, chargebacks: dict[str, Chargeback], won_id: str
+) -> dict[str, Chargeback]:
+    """Other disputes still standing that could not be booked in full while the won one held
+    the amount: booked up to what they claim now that it is free (SPEC 3.1, disputes are
+    facts: what the processor has taken back stays charged back)."""
+    topped: dict[str, Chargeback] = {}
+    for cid, other in sorted(chargebacks.items(), key=lambda kv: kv[1].opened_at):
+        if cid == won_id or other.status is ChargebackStatus.WON:
+            continue
+        room = builder.summary.captured_amount - builder.summary.chargeback_amount
+        more = min(other.shortfall, room)
+        if more > 0:
+            builder.add_entry(partial(_chargeback_top_up, amount=more, chargeback=other))
+            topped[cid] = replace(other, amount=other.amount + more)
+    return topped
+
+
+def _chargeback_top_up(ctx: EntryContext, *, amount: int, chargeback: Chargeback) -> Entry:
+    return chargeback_entry(ctx, amount, chargeback.chargeback_id, chargeback.reason)
+
+
+def _with_chargebacks(builder: ChangeBuilder, changed: dict[str, Chargeback]) -> Change:
+    chargebacks = {**builder.state.head.chargebacks, **changed}
     return builder.build(as_fact=True, chargebacks=chargebacks)
 
 

@@ -120,6 +120,12 @@ class LedgerStore(Protocol):
 
     def iter_audit_records(self, transaction_id: str) -> Iterator[AuditRecord]:
         """The audit records in order, read page by page as they are consumed."""
+
+    def refunds_created_between(
+        self, since: datetime, until: datetime
+    ) -> Iterator[tuple[str, str]]:
+        """(transaction_id, refund_id) of every refund created in [since, until), any status,
+        from the by-day index."""
         ...
 
     def transaction_ids(self) -> Iterator[str]:

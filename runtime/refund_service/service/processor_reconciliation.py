@@ -8,7 +8,6 @@ ledger rolled back, and a refund the ledger says succeeded that the processor ne
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,10 +18,14 @@ from refund_service.domain.processor import (
     ProcessorCode,
     ProcessorRefundRecord,
     ProcessorStatus,
+    ProcessorTimeoutError,
+    ProcessorUnavailableError,
     normalized,
 )
 from refund_service.domain.refund import Refund, RefundStatus
 from refund_service.service.context import Caller, Services
+from refund_service.service.external_payouts import ExternalPayout, book_external_payout
+from refund_service.service.processor_calls import processor_request
 from refund_service.service.settlement import settle
 
 SYSTEM_PROCESSOR_RECONCILER = Initiator("system", "processor-reconciler")
@@ -64,9 +67,17 @@ def reconcile_processor(
     if listed is None:
         report.supported = False
         return report
-    for record in _payouts(listed):
+    seen: set[str] = set()
+    for record in listed:
         report.listed += 1
-        _check_payout(services, record, report)
+        seen.update(filter(None, (record.refund_id, record.processor_reference)))
+        if record.status is ProcessorStatus.SUCCEEDED:
+            _check_payout(services, record, report)
+        elif record.status is ProcessorStatus.FAILED:
+            _check_failure(services, record, report)
+    for transaction_id, refund_id in services.store.refunds_created_between(since, until):
+        if refund_id not in seen:
+            _check_unlisted(services, transaction_id, refund_id, seen, report)
     if report.mismatches:
         services.metrics.count(names.PROCESSOR_MISMATCH, len(report.mismatches))
     if report.booked:
@@ -74,8 +85,48 @@ def reconcile_processor(
     return report
 
 
-def _payouts(records: Iterable[ProcessorRefundRecord]) -> Iterable[ProcessorRefundRecord]:
-    return (r for r in records if r.status is ProcessorStatus.SUCCEEDED)
+def _check_unlisted(
+    services: Services,
+    transaction_id: str,
+    refund_id: str,
+    seen: set[str],
+    report: ProcessorReconcileReport,
+) -> None:
+    """The other way: a refund the ledger has as paid that the processor's list lacks. The
+    list may have missed it at the window's edge (the processor dates a refund a moment after
+    the ledger does), so the processor is asked about it before it is reported."""
+    refund = services.store.load(transaction_id).refunds.get(refund_id)
+    if refund is None or refund.status is not RefundStatus.SUCCESS:
+        return
+    reference = (refund.processor or {}).get("processor_reference")
+    if reference in seen:
+        return  # a payout booked from the processor's own record, listed under its reference
+    if _processor_says_paid(services, refund):
+        report.agreed += 1
+        return
+    report.mismatches.append(
+        Mismatch(refund.refund_id, reference or "", "paid in the ledger, unknown to the processor")
+    )
+
+
+def _processor_says_paid(services: Services, refund: Refund) -> bool:
+    try:
+        found = services.processor.lookup(processor_request(refund))
+    except (ProcessorUnavailableError, ProcessorTimeoutError):
+        return False
+    return found is not None and found.status is ProcessorStatus.SUCCEEDED
+
+
+def _check_failure(
+    services: Services, record: ProcessorRefundRecord, report: ProcessorReconcileReport
+) -> None:
+    """A refund the processor lists as failed that the ledger has as paid: reported; the
+    processor's failure notification is what reverses it."""
+    refund = _ledger_refund(services, record.refund_id)
+    if refund is not None and refund.status is RefundStatus.SUCCESS:
+        report.mismatches.append(
+            Mismatch(refund.refund_id, record.processor_reference, "failed at the processor")
+        )
 
 
 def _check_payout(
@@ -83,9 +134,7 @@ def _check_payout(
 ) -> None:
     refund = _ledger_refund(services, record.refund_id)
     if refund is None:
-        report.mismatches.append(
-            Mismatch(record.refund_id, record.processor_reference, "payout unknown to the ledger")
-        )
+        _book_external(services, record, report)
         return
     if (refund.amount, refund.currency) != (record.amount, record.currency):
         problem = (
@@ -135,3 +184,34 @@ def _book_payout(
         return
     if settled.status is RefundStatus.SUCCESS:
         report.booked.append(refund.refund_id)
+    else:
+        problem = f"paid at the processor, {settled.status.value} in the ledger"
+        report.mismatches.append(Mismatch(refund.refund_id, record.processor_reference, problem))
+
+
+def _book_external(
+    services: Services, record: ProcessorRefundRecord, report: ProcessorReconcileReport
+) -> None:
+    """A payout no refund of ours names: booked on its payment when that is known here."""
+    transaction_id = None
+    if record.refund_id is None and record.payment_reference:
+        reference = record.payment_reference
+        transaction_id = services.store.find_payment(reference) or reference
+    booked = None
+    if transaction_id is not None:
+        payout = ExternalPayout(
+            transaction_id,
+            record.amount,
+            record.currency,
+            record.processor,
+            record.processor_reference,
+        )
+        booked = book_external_payout(services, payout, Caller(SYSTEM_PROCESSOR_RECONCILER))
+    if booked is None:
+        report.mismatches.append(
+            Mismatch(record.refund_id, record.processor_reference, "payout unknown to the ledger")
+        )
+    elif booked.new:
+        report.booked.append(booked.refund.refund_id)
+    else:
+        report.agreed += 1

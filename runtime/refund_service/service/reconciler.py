@@ -14,12 +14,12 @@ from refund_service.domain.processor import (
     ProcessorTimeoutError,
     ProcessorUnavailableError,
     normalized,
-    result_from_dict,
 )
 from refund_service.domain.refund import Refund, RefundStatus
 from refund_service.service.context import Caller, Services
 from refund_service.service.ports import PendingRefundRef
-from refund_service.service.refunds import processor_request, send_deadline
+from refund_service.service.processor_calls import processor_request, send_deadline
+from refund_service.service.refunds import kept_answer
 from refund_service.service.settlement import settle
 
 NOT_AT_PROCESSOR = "The processor has no record of this refund; the reservation is released."
@@ -49,6 +49,9 @@ def _ask(services: Services, refund: Refund) -> ProcessorResult | None:
     if found is None:
         if services.clock() <= send_deadline(refund, services.policy.send_window_seconds):
             return None
+        if _acknowledged(refund):  # the processor answered for it once: its lookup is wrong
+            services.metrics.count(names.PROCESSOR_MISMATCH)
+            return None
         return normalized(
             ProcessorCode.PROCESSOR_UNAVAILABLE,
             services.processor.name,
@@ -57,14 +60,23 @@ def _ask(services: Services, refund: Refund) -> ProcessorResult | None:
     return found
 
 
+def _acknowledged(refund: Refund) -> bool:
+    """Whether the ledger holds an answer the processor gave for this refund, so the processor
+    saw it: a reference, or a code other than the ones that say no answer came."""
+    recorded = refund.processor or {}
+    unanswered = (ProcessorCode.TIMEOUT.value, ProcessorCode.PROCESSOR_UNAVAILABLE.value)
+    return bool(recorded.get("processor_reference")) or recorded.get("code", "TIMEOUT") not in (
+        unanswered
+    )
+
+
 def _settle_one(services: Services, ref: PendingRefundRef, caller: Caller) -> RefundStatus | None:
     """What became of one refund from the index; None if it was settled meanwhile."""
     state = services.store.load(ref.transaction_id)
     refund = state.refunds.get(ref.refund_id)
     if refund is None or refund.status is not RefundStatus.PENDING:
         return None  # the index lags the table
-    kept = state.kept_outcomes.get(refund.refund_id)
-    result = result_from_dict(kept) if kept is not None else _ask(services, refund)
+    result = kept_answer(state, refund.refund_id) or _ask(services, refund)
     if result is None:
         return RefundStatus.PENDING
     try:

@@ -11,6 +11,7 @@ from typing import Any
 from refund_service import observability_names as names
 from refund_service.domain.allocation import allocate_refund
 from refund_service.domain.audit import AuditAction, RepeatTally, digest
+from refund_service.domain.chargeback import check_no_open_dispute
 from refund_service.domain.eligibility import check_refundable
 from refund_service.domain.errors import DomainError, ErrorCode
 from refund_service.domain.fx import convert
@@ -19,7 +20,6 @@ from refund_service.domain.ledger import FxQuote, RefundAmounts, refund_pending_
 from refund_service.domain.processor import (
     CALL_FAILURES,
     ProcessorCode,
-    ProcessorRefundRequest,
     ProcessorResult,
     ProcessorStatus,
     ProcessorTimeoutError,
@@ -33,6 +33,7 @@ from refund_service.service.changes import ChangeBuilder
 from refund_service.service.context import Caller, Services, timestamp, with_retries
 from refund_service.service.payments import payment_reference
 from refund_service.service.ports import Change, Head, TransactionState, after
+from refund_service.service.processor_calls import SEND_MARGIN, processor_request, send_deadline
 from refund_service.service.settlement import settle
 
 
@@ -134,6 +135,7 @@ def _reserve(services: Services, cmd: RefundCommand, caller: Caller) -> _Reserva
         try:
             summary = state.summary
             check_refundable(summary, None, now, services.policy.refund)
+            check_no_open_dispute(state.head.chargebacks, summary.transaction_id)
             amount, quote = _in_payment_currency(services, cmd, summary)
             amount = check_refundable(summary, amount, now, services.policy.refund)
         except DomainError as refusal:
@@ -191,7 +193,7 @@ def _rejection(
         AuditAction.REFUND_REJECTED, amount=cmd.amount, currency=cmd.currency, details=details
     )
     _close_tallies(builder, head, now, leaving=fingerprint)
-    change = builder.build()
+    change = builder.build(as_fact=True)
     first = RepeatTally(
         fingerprint=fingerprint,
         action=AuditAction.REFUND_REJECTED.value,
@@ -226,7 +228,7 @@ def _repeat(
             "first_seq": tally.first_seq,
         },
     )
-    change = fresh.build()
+    change = fresh.build(as_fact=True)
     attested = replace(counted, recorded=count)
     repeats = {**state.head.repeats, tally.fingerprint: attested}
     return replace(change, head=replace(change.head, repeats=repeats), repeat_guard=guard)
@@ -326,30 +328,6 @@ def _reserve_in(
     return refund
 
 
-SEND_MARGIN = timedelta(seconds=5)  # clock skew between the sender and whoever checks after
-
-
-def send_deadline(refund: Refund, policy_window: float) -> datetime:
-    """The moment after which the request that reserved `refund` can no longer reach the
-    processor. Refunds reserved before deadlines were recorded count from their creation."""
-    if refund.send_deadline:
-        return datetime.fromisoformat(refund.send_deadline)
-    return datetime.fromisoformat(refund.created_at) + timedelta(seconds=policy_window)
-
-
-def processor_request(refund: Refund, send_by: datetime | None = None) -> ProcessorRefundRequest:
-    return ProcessorRefundRequest(
-        refund_id=refund.refund_id,
-        transaction_id=refund.transaction_id,
-        amount=refund.amount,
-        currency=refund.currency,
-        reason=refund.reason,
-        payment_reference=refund.payment_reference or refund.transaction_id,
-        metadata=refund.metadata,
-        send_by=send_by,
-    )
-
-
 def ask_processor(services: Services, refund: Refund) -> ProcessorResult:
     """Step 4: one request, the refund id as idempotency key; the answer normalized.
 
@@ -395,14 +373,22 @@ def request_refund(services: Services, cmd: RefundCommand, caller: Caller) -> Re
     refund, state = reservation.refund, reservation.state
     if refund.status is not RefundStatus.PENDING:  # an earlier attempt with this key finished
         return RefundOutcome(refund, state.summary, result_from_dict(refund.processor or {}))
-    kept = state.kept_outcomes.get(refund.refund_id)
+    kept = kept_answer(state, refund.refund_id)
     if kept is not None:  # an answer an earlier attempt could not book: booked now, not re-asked
-        result = result_from_dict(kept)
+        result = kept
     elif reservation.resumed:
         result = _ask_without_sending(services, refund)
     else:
         result = ask_processor(services, refund)
     return _book_answer(services, refund, state, result, caller)
+
+
+def kept_answer(state: TransactionState, refund_id: str) -> ProcessorResult | None:
+    """A final processor answer kept for a refund the ledger could not book it on; None for
+    none, or for a pending one (whatever kept it: a pending answer settles nothing)."""
+    kept = state.kept_outcomes.get(refund_id)
+    result = result_from_dict(kept) if kept is not None else None
+    return result if result is not None and result.status is not ProcessorStatus.PENDING else None
 
 
 _STATUS_OF_ANSWER = {
@@ -428,9 +414,11 @@ def _book_answer(
     except DomainError as contention:
         if contention.code is not ErrorCode.LEDGER_CONTENTION:
             raise
-        # The ledger is too busy to book the answer now: keep it durably so that the next
-        # attempt or the reconciler books it without asking the processor again.
-        services.store.keep_outcome(refund.transaction_id, refund.refund_id, result.as_dict())
+        # The ledger is too busy to book the answer now. A final answer is kept durably, so
+        # that the next attempt or the reconciler books it without asking the processor again;
+        # a pending one is not worth keeping: the reconciler asks the processor anyway.
+        if result.status is not ProcessorStatus.PENDING:
+            services.store.keep_outcome(refund.transaction_id, refund.refund_id, result.as_dict())
         told = replace(refund, status=_STATUS_OF_ANSWER[result.status], processor=result.as_dict())
         return RefundOutcome(told, state.summary, result)
     recorded = result_from_dict(settled.processor) if settled.processor else result

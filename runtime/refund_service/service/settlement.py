@@ -20,12 +20,18 @@ from refund_service.domain.ledger import (
     refund_void_entry,
     reversal_entry,
 )
-from refund_service.domain.processor import ProcessorResult, ProcessorStatus
+from refund_service.domain.processor import (
+    ProcessorResult,
+    ProcessorStatus,
+    ProcessorTimeoutError,
+    ProcessorUnavailableError,
+)
 from refund_service.domain.refund import Refund, RefundStatus
 from refund_service.domain.summary import Summary
 from refund_service.service.changes import ChangeBuilder
 from refund_service.service.context import Caller, Services, timestamp, with_retries
 from refund_service.service.ports import TransactionState
+from refund_service.service.processor_calls import processor_request
 from refund_service.service.refusals import commit_refusal
 
 _SETTLED_ACTION = {
@@ -73,7 +79,7 @@ def _book_success(builder: ChangeBuilder, services: Services, refund: Refund) ->
     return seqs
 
 
-def _record_outcome(
+def record_outcome(
     builder: ChangeBuilder,
     services: Services,
     refund: Refund,
@@ -86,6 +92,10 @@ def _record_outcome(
     if result.status is ProcessorStatus.SUCCEEDED:
         status = RefundStatus.SUCCESS
         seqs = _book_success(builder, services, refund)
+        fx = sum(
+            e.amount for e in builder.entries if e.seq in seqs and e.type is EntryType.FX_ADJUSTMENT
+        )
+        refund = replace(refund, fx_adjustment_amount=refund.fx_adjustment_amount + fx)
     elif result.status is ProcessorStatus.FAILED:
         status = RefundStatus.FAILED
         seqs = [builder.add_entry(lambda ctx: refund_void_entry(ctx, _amounts(refund))).seq]
@@ -139,20 +149,27 @@ def settle(
     def attempt() -> tuple[Refund, Summary]:
         state = first.pop() if first else services.store.load(transaction_id)
         refund = _refund_in(state, refund_id)
-        if _late_payout(state, refund, result):
+        if _late_payout(services, state, refund, result):
             return _book_late_payout(services, state, refund, result, caller)
         if refund.status is not RefundStatus.PENDING or _nothing_new(refund, result):
+            if _contradicts(refund, result):
+                services.metrics.count(names.REFUND_OUTCOME_CONFLICT)
             return refund, state.summary
         builder = ChangeBuilder(
             state, timestamp(services.clock()), caller.initiator, caller.correlation_id
         )
-        settled = _record_outcome(builder, services, refund, result)
+        settled = record_outcome(builder, services, refund, result)
         builder.put_refund(settled)
         services.store.commit(builder.build(as_fact=True))
-        _count_outcome(services, settled, result, builder.summary)
+        count_outcome(services, settled, result, builder.summary)
         return settled, builder.summary
 
     return with_retries(services, attempt)
+
+
+def _contradicts(refund: Refund, result: ProcessorResult) -> bool:
+    """A success for a refund the ledger holds as failed that is not booked: someone looks."""
+    return result.status is ProcessorStatus.SUCCEEDED and refund.status is RefundStatus.FAILED
 
 
 def _voids_in_force(state: TransactionState, refund: Refund) -> list[Entry]:
@@ -163,12 +180,27 @@ def _voids_in_force(state: TransactionState, refund: Refund) -> list[Entry]:
     return [e for e in mine if e.type is EntryType.REFUND_VOID and e.entry_id not in undone]
 
 
-def _late_payout(state: TransactionState, refund: Refund, result: ProcessorResult) -> bool:
-    return (
-        result.status is ProcessorStatus.SUCCEEDED
-        and refund.status is RefundStatus.FAILED
-        and bool(_voids_in_force(state, refund))
-    )
+def _late_payout(
+    services: Services, state: TransactionState, refund: Refund, result: ProcessorResult
+) -> bool:
+    """A success for a refund the ledger voided, to be booked: at once when the void said the
+    refund was never sent; when the void recorded the processor's own failure, only if the
+    processor says now that it paid (a success older than that failure may arrive late)."""
+    if result.status is not ProcessorStatus.SUCCEEDED or refund.status is not RefundStatus.FAILED:
+        return False
+    if not _voids_in_force(state, refund):
+        return False
+    if (refund.processor or {}).get("retryable"):  # voided as unsent
+        return True
+    return _processor_says_paid(services, refund)
+
+
+def _processor_says_paid(services: Services, refund: Refund) -> bool:
+    try:
+        now = services.processor.lookup(processor_request(refund))
+    except (ProcessorUnavailableError, ProcessorTimeoutError):
+        now = None
+    return now is not None and now.status is ProcessorStatus.SUCCEEDED
 
 
 def _book_late_payout(
@@ -190,11 +222,11 @@ def _book_late_payout(
     reopened = replace(
         refund, status=RefundStatus.PENDING, entry_seqs=refund.entry_seqs + tuple(seqs)
     )
-    settled = _record_outcome(builder, services, reopened, result, late=True)
+    settled = record_outcome(builder, services, reopened, result, late=True)
     builder.put_refund(settled)
     services.store.commit(builder.build(as_fact=True))
     services.metrics.count(names.REFUND_OUTCOME_CONFLICT)
-    _count_outcome(services, settled, result, builder.summary)
+    count_outcome(services, settled, result, builder.summary)
     return settled, builder.summary
 
 
@@ -204,7 +236,7 @@ def _nothing_new(refund: Refund, result: ProcessorResult) -> bool:
     return result.status is ProcessorStatus.PENDING and recorded.get("code") == result.code.value
 
 
-def _count_outcome(
+def count_outcome(
     services: Services, refund: Refund, result: ProcessorResult, summary: Summary
 ) -> None:
     if summary.over_refunded:
@@ -299,7 +331,7 @@ def rollback_refund(
             {"reason": reason},
         )
         builder.put_refund(reversed_refund)
-        services.store.commit(builder.build())
+        services.store.commit(builder.build(as_fact=True))
         return reversed_refund, builder.summary
 
     return with_retries(services, attempt)

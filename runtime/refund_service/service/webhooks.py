@@ -21,6 +21,7 @@ from refund_service.domain.processor import (
 from refund_service.domain.refund import RefundStatus
 from refund_service.service.changes import ChangeBuilder
 from refund_service.service.context import Caller, Services, timestamp, with_retries
+from refund_service.service.external_payouts import ExternalPayout, book_external_payout
 from refund_service.service.payments import (
     ChargebackCommand,
     record_chargeback,
@@ -41,6 +42,7 @@ class WebhookOutcome(StrEnum):
     REVERSED = "reversed"
     CHARGEBACK_RECORDED = "chargeback_recorded"
     CHARGEBACK_RESOLVED = "chargeback_resolved"
+    EXTERNAL_PAYOUT = "external_payout"  # a payout made at the processor: booked as a refund
     LATE_SUCCESS = "late_success"  # the processor paid a refund the ledger had failed: booked
     UNCHANGED = "unchanged"
     IGNORED = "ignored"
@@ -84,7 +86,7 @@ def _late_failure(
             builder, refund, RefundStatus.FAILED, AuditAction.REFUND_FAILED, details
         )
         builder.put_refund(reversed_refund)
-        services.store.commit(builder.build())
+        services.store.commit(builder.build(as_fact=True))
         return WebhookOutcome.REVERSED
 
     return with_retries(services, attempt)
@@ -96,8 +98,24 @@ def _failure_result(event: WebhookEvent) -> ProcessorResult:
     )
 
 
+def _external_payout(services: Services, event: WebhookEvent) -> WebhookOutcome:
+    """A payout for the payment that no refund of ours asked for: booked as a fact."""
+    transaction_id = event.transaction_id or _transaction_of_payment(services, event)
+    reference = event.result.processor_reference if event.result else None
+    if not (transaction_id and reference and event.amount and event.currency):
+        return WebhookOutcome.UNKNOWN_REFUND
+    payout = ExternalPayout(
+        transaction_id, event.amount, event.currency, event.processor, reference
+    )
+    if book_external_payout(services, payout, _caller(event)) is None:
+        return WebhookOutcome.UNKNOWN_REFUND
+    return WebhookOutcome.EXTERNAL_PAYOUT
+
+
 def _refund_event(services: Services, event: WebhookEvent) -> WebhookOutcome:
     if not event.refund_id:
+        if event.kind is WebhookEventKind.REFUND_SUCCEEDED:
+            return _external_payout(services, event)
         return WebhookOutcome.UNKNOWN_REFUND
     try:
         transaction_id = event.transaction_id or locate_refund(services.store, event.refund_id)
@@ -127,17 +145,27 @@ def _refund_event(services: Services, event: WebhookEvent) -> WebhookOutcome:
         )
         if settled.status is RefundStatus.SUCCESS:
             return WebhookOutcome.LATE_SUCCESS
-        services.metrics.count(names.REFUND_OUTCOME_CONFLICT)
-        return WebhookOutcome.CONFLICT
+        return WebhookOutcome.CONFLICT  # counted by settle: the processor says otherwise now
     return WebhookOutcome.UNCHANGED
 
 
 def _transaction_of_payment(services: Services, event: WebhookEvent) -> str | None:
-    """The transaction a processor payment id names: recorded as its processor_reference,
-    or, when none was recorded, the transaction id itself (what we then send as reference)."""
+    """The transaction a processor payment id names: recorded as its processor_reference
+    (any of the ids the event gives for the payment), or, when none was recorded, the
+    transaction id itself (what we then send as reference)."""
     if not event.payment_reference:
         return None
-    return services.store.find_payment(event.payment_reference) or event.payment_reference
+    for reference in (event.payment_reference, *event.other_payment_references):
+        found = services.store.find_payment(reference)
+        if found is not None:
+            return found
+    return event.payment_reference
+
+
+_OUTCOMES = {
+    WebhookEventKind.CHARGEBACK_WON: DisputeOutcome.WON,
+    WebhookEventKind.CHARGEBACK_LOST: DisputeOutcome.LOST,
+}
 
 
 def _chargeback_event(services: Services, event: WebhookEvent) -> WebhookOutcome:
@@ -145,25 +173,19 @@ def _chargeback_event(services: Services, event: WebhookEvent) -> WebhookOutcome
     if not transaction_id:
         services.metrics.count(names.UNMATCHED_DISPUTES)
         return WebhookOutcome.UNKNOWN_REFUND
-    chargeback_id = event.dispute_reference or event.event_id
+    command = ChargebackCommand(
+        transaction_id,
+        event.amount,
+        reason=event.reason,
+        processor_reference=event.dispute_reference,
+        chargeback_id=event.dispute_reference or event.event_id,
+        reported_by_processor=True,
+    )
     try:
         if event.kind is WebhookEventKind.CHARGEBACK:
-            command = ChargebackCommand(
-                transaction_id,
-                event.amount,
-                reason=event.reason,
-                processor_reference=event.dispute_reference,
-                chargeback_id=chargeback_id,
-            )
             record_chargeback(services, command, _caller(event))
             return WebhookOutcome.CHARGEBACK_RECORDED
-        outcome = (
-            DisputeOutcome.WON
-            if event.kind is WebhookEventKind.CHARGEBACK_WON
-            else DisputeOutcome.LOST
-        )
-        resolve_chargeback(services, transaction_id, chargeback_id, outcome, _caller(event))
-        return WebhookOutcome.CHARGEBACK_RESOLVED
+        return _dispute_ended(services, command, _OUTCOMES[event.kind], event)
     except DomainError as refusal:
         if refusal.code is ErrorCode.CHARGEBACK_ALREADY_RESOLVED:
             return WebhookOutcome.UNCHANGED
@@ -171,6 +193,22 @@ def _chargeback_event(services: Services, event: WebhookEvent) -> WebhookOutcome
             services.metrics.count(names.UNMATCHED_DISPUTES)
             return WebhookOutcome.UNCHANGED
         raise
+
+
+def _dispute_ended(
+    services: Services, command: ChargebackCommand, outcome: DisputeOutcome, event: WebhookEvent
+) -> WebhookOutcome:
+    """Resolve the dispute; one whose opening never arrived is recorded as already ended, so
+    that an opening delivered later is a replay (the processor does not order its events)."""
+    assert command.chargeback_id is not None
+    caller = _caller(event)
+    try:
+        resolve_chargeback(services, command.transaction_id, command.chargeback_id, outcome, caller)
+    except DomainError as refusal:
+        if refusal.code is not ErrorCode.CHARGEBACK_NOT_FOUND:
+            raise
+        record_chargeback(services, command, caller, ended=outcome)
+    return WebhookOutcome.CHARGEBACK_RESOLVED
 
 
 _UNMATCHED = frozenset(

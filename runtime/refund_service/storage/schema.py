@@ -71,6 +71,15 @@ def anchor_buckets(hour: str) -> list[str]:
     return [f"{hour}#{shard:02d}" for shard in range(ANCHOR_SHARDS)]
 
 
+REFUNDS_BY_TRANSACTION_INDEX = "refunds-by-transaction"
+REFUNDS_BY_STATUS_INDEX = "refunds-by-status"
+REFUNDS_BY_DAY_INDEX = "refunds-by-day"
+# A status or a day is one hot partition at scale: each is spread over this many shards by a
+# hash of the refund id. Changing it needs every refund record rewritten (decision 0014).
+REFUND_SEARCH_SHARDS = 8
+# The sort key of all three: `<created_at>#<refund_id>`, newest first when read backwards.
+REFUND_SEARCH_SORT = KeyAttribute("search_created")
+
 LEDGER_TABLE = TableSpec(
     construct_id="PaymentLedger",
     default_name="PaymentLedger",
@@ -92,6 +101,9 @@ LEDGER_TABLE = TableSpec(
             projection="INCLUDE",
             non_key_attributes=("audit_seq", "audit_hash"),
         ),
+        IndexSpec(REFUNDS_BY_TRANSACTION_INDEX, KeyAttribute("search_txn"), REFUND_SEARCH_SORT),
+        IndexSpec(REFUNDS_BY_STATUS_INDEX, KeyAttribute("search_status"), REFUND_SEARCH_SORT),
+        IndexSpec(REFUNDS_BY_DAY_INDEX, KeyAttribute("search_day"), REFUND_SEARCH_SORT),
     ),
 )
 
@@ -112,7 +124,15 @@ IDEMPOTENCY_TABLE = TableSpec(
     ttl_attribute="expiration",
 )
 
-ALL_TABLES = (LEDGER_TABLE, AUDIT_TABLE, IDEMPOTENCY_TABLE)
+# The ECB's daily reference rates, one item per publication day (adapters/dynamodb/fx_rates.py).
+FX_RATES_TABLE = TableSpec(
+    construct_id="FxRates",
+    default_name="RefundFxRates",
+    partition_key=KeyAttribute("pk"),
+    sort_key=KeyAttribute("day"),
+)
+
+ALL_TABLES = (LEDGER_TABLE, AUDIT_TABLE, IDEMPOTENCY_TABLE, FX_RATES_TABLE)
 
 
 def create_table_request(spec: TableSpec, table_name: str) -> dict[str, Any]:

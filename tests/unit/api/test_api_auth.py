@@ -99,7 +99,7 @@ def test_an_oversized_body_is_400_before_the_token_is_looked_at(module_api: Api)
 
 
 def test_a_path_that_is_no_route_is_404(module_api: Api) -> None:
-    status, body, _ = module_api.call("GET", "/refunds")
+    status, body, _ = module_api.call("GET", "/reports")
     assert (status, body["error_code"], body["message"]) == (
         404,
         "NOT_FOUND",

@@ -26,6 +26,8 @@ SPEC_ROUTES = {
     ("post", "/transactions/{transaction_id}/complete"): "ledger:write",
     ("post", "/transactions/{transaction_id}/chargebacks"): "ledger:write",
     ("post", "/transactions/{transaction_id}/chargebacks/{chargeback_id}/resolve"): "ledger:write",
+    ("get", "/refunds"): "refunds:read",
+    ("get", "/reports/refunds"): "refunds:read",
 }
 
 

@@ -114,7 +114,6 @@ FIRST_ROUND = "QFQTPCQ8HXSKGK82"  # the samples' dispute pspReference
 @pytest.mark.parametrize(
     ("event_code", "kind", "reference"),
     [
-        ("NOTIFICATION_OF_CHARGEBACK", WebhookEventKind.CHARGEBACK, FIRST_ROUND),
         ("CHARGEBACK", WebhookEventKind.CHARGEBACK, FIRST_ROUND),
         ("CHARGEBACK_REVERSED", WebhookEventKind.CHARGEBACK_WON, FIRST_ROUND),
         ("SECOND_CHARGEBACK", WebhookEventKind.CHARGEBACK, FIRST_ROUND + "-SECOND"),
@@ -129,6 +128,10 @@ def test_adyen_dispute_stages_map_onto_dispute_kinds(
     assert (event.kind, event.dispute_reference) == (kind, reference)
     assert (event.amount, event.currency) == (1000, "EUR")
     assert event.refund_id is None
+
+
+def test_the_notice_of_a_coming_chargeback_books_nothing() -> None:
+    assert adyen_sample("NOTIFICATION_OF_CHARGEBACK").kind is WebhookEventKind.IGNORED
 
 
 def test_the_second_chargeback_is_a_new_booking_with_its_own_reference() -> None:

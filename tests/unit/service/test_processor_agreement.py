@@ -328,3 +328,30 @@ class ListingProcessor(RacedProcessor):
         self, since: datetime, until: datetime
     ) -> Iterable[ProcessorRefundRecord] | None:
         return [r for r in self.listing if since <= datetime.fromisoformat(r.created_at) < until]
+
+
+class ForgetfulProcessor(ListingProcessor):
+    """Lists nothing and knows nothing: a payout the ledger holds is none of its own."""
+
+    def lookup(self, request: ProcessorRefundRequest) -> ProcessorResult | None:
+        return None
+
+
+def test_a_ledger_payout_the_processor_neither_lists_nor_knows_is_reported(
+    world: World,
+) -> None:
+    # Given a refund the ledger booked as paid
+    tid = world.pay(amount=10_000)
+    paid = refund(world, tid, 2_000)
+    now = world.clock()
+    window = (now - timedelta(hours=1), now + timedelta(seconds=1))
+    # When the processor's list lacks it but its lookup still finds it (the list's edge)
+    world.services.processor = ListingProcessor(world, [])  # type: ignore[assignment]
+    edge = reconcile_processor(world.services, *window)
+    # Then it agrees; and when the processor knows nothing of it, it is reported
+    assert (edge.agreed, edge.mismatches) == (1, [])
+    world.services.processor = ForgetfulProcessor(world, [])  # type: ignore[assignment]
+    report = reconcile_processor(world.services, *window)
+    assert [(m.refund_id, m.problem) for m in report.mismatches] == [
+        (paid.refund.refund_id, "paid in the ledger, unknown to the processor")
+    ]

@@ -17,6 +17,7 @@ import pytest
 
 from refund_service.adapters.dynamodb.event_log import DynamoDBEventLog
 from refund_service.domain.ledger import EntryType
+from refund_service.domain.processor import ProcessorCode, ProcessorResult, normalized
 from refund_service.domain.refund import RefundReason, RefundStatus
 from refund_service.handlers.webhooks import receive
 from refund_service.service.queries import get_audit, verify_transaction
@@ -266,11 +267,34 @@ def test_a_dispute_finds_the_payment_by_its_processor_reference(
     assert world.store.load(tid).summary.chargeback_amount == 10_000
 
 
-def test_success_reported_for_a_failed_refund_is_booked_and_flagged(
+def test_a_stale_success_for_a_declined_refund_is_flagged_not_booked(
+    world: World, secret_arn: str
+) -> None:
+    # the processor declined, and its own record still says so: the success event is stale
+    tid, rid = refund_of(world, 2_000, simulate="decline")
+    body = stripe_refund_event(rid, "succeeded", previous="pending")
+    assert deliver(world, "stripe", secret_arn, body, stripe_signed(body))[0] == 200
+    assert world.store.load(tid).refunds[rid].status is RefundStatus.FAILED
+    assert world.metrics.counts.get("RefundOutcomeConflict") == 1
+
+
+def test_a_success_the_processor_confirms_for_a_declined_refund_is_booked(
     world: World, secret_arn: str
 ) -> None:
     tid, rid = refund_of(world, 2_000, simulate="decline")
     failed_entries = world.store.load(tid).entries
+    simulated = world.services.processor
+
+    class PaidAfterAll:
+        name = simulated.name
+
+        def __getattr__(self, attribute: str) -> Any:
+            return getattr(simulated, attribute)
+
+        def lookup(self, request: Any) -> ProcessorResult:
+            return normalized(ProcessorCode.APPROVED, "simulated", reference=f"sim_{rid}")
+
+    world.services.processor = PaidAfterAll()  # type: ignore[assignment]
     body = stripe_refund_event(rid, "succeeded", previous="pending")
     assert deliver(world, "stripe", secret_arn, body, stripe_signed(body))[0] == 200
     state = world.store.load(tid)

@@ -8,6 +8,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from refund_service.adapters.dynamodb import refund_index
 from refund_service.domain.audit import (
     AuditAction,
     AuditRecord,
@@ -208,6 +209,8 @@ def entry_from_item(item: dict[str, Any]) -> Entry:
 
 
 def refund_to_item(refund: Refund) -> dict[str, Any]:
+    """The refund record with its search-index attributes, derived from the refund, so every
+    write of the refund carries them."""
     item = asdict(refund)
     item.update(
         pk=partition_key(refund.transaction_id),
@@ -216,6 +219,7 @@ def refund_to_item(refund: Refund) -> dict[str, Any]:
         status=refund.status.value,
         entry_seqs=list(refund.entry_seqs),
         conversion=_fx_to_item(refund.conversion),
+        **refund_index.index_attributes(refund),
     )
     if refund.status is RefundStatus.PENDING and refund.pending_since:
         item["pending_bucket"] = PENDING_BUCKET  # only pending refunds enter the sparse index

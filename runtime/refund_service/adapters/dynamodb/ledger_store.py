@@ -8,14 +8,15 @@ these make every change all-or-nothing and serialize changes per transaction.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from refund_service.adapters.dynamodb import codec
+from refund_service.adapters.dynamodb import codec, refund_index
 from refund_service.domain.audit import AuditRecord
 from refund_service.domain.ledger import Entry
+from refund_service.domain.refund import RefundStatus
 from refund_service.domain.summary import Summary
 from refund_service.service.ports import (
     Change,
@@ -24,11 +25,16 @@ from refund_service.service.ports import (
     PendingRefundRef,
     TransactionState,
 )
+from refund_service.service.search import REPORT_PAGE_SIZE, Bounds, IndexedRefund, time_bound
 from refund_service.storage.schema import (
     CHAIN_HEADS_BY_HOUR_INDEX,
     PENDING_BUCKET,
     PENDING_REFUNDS_INDEX,
     REFUND_ID_INDEX,
+    REFUND_SEARCH_SHARDS,
+    REFUNDS_BY_DAY_INDEX,
+    REFUNDS_BY_STATUS_INDEX,
+    REFUNDS_BY_TRANSACTION_INDEX,
     anchor_buckets,
 )
 
@@ -206,6 +212,86 @@ class DynamoDBLedgerStore:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    # --- the refund search indexes (decision 0014) --------------------------------------------
+
+    def refunds_of_transaction(
+        self, transaction_id: str, bounds: Bounds, status: RefundStatus | None, page_size: int
+    ) -> Iterator[IndexedRefund]:
+        only = {"status": status.value} if status else {}
+        return self._index_stream(
+            REFUNDS_BY_TRANSACTION_INDEX, "search_txn", transaction_id, bounds, page_size, only
+        )
+
+    def refunds_with_status(
+        self, status: RefundStatus, bounds: Bounds, page_size: int
+    ) -> list[Iterator[IndexedRefund]]:
+        return [
+            self._index_stream(
+                REFUNDS_BY_STATUS_INDEX,
+                "search_status",
+                refund_index.status_partition(status, shard),
+                bounds,
+                _shard_page(page_size),
+            )
+            for shard in range(REFUND_SEARCH_SHARDS)
+        ]
+
+    def refunds_of_day(
+        self, day: date, bounds: Bounds, page_size: int, currency: str | None = None
+    ) -> list[Iterator[IndexedRefund]]:
+        only = {"currency": currency} if currency else {}
+        return [
+            self._index_stream(
+                REFUNDS_BY_DAY_INDEX,
+                "search_day",
+                refund_index.day_partition(day, shard),
+                bounds,
+                _shard_page(page_size),
+                only,
+            )
+            for shard in range(REFUND_SEARCH_SHARDS)
+        ]
+
+    def refunds_created_between(
+        self, since: datetime, until: datetime
+    ) -> Iterator[tuple[str, str]]:
+        lower, upper = time_bound(since), time_bound(until)
+        if lower >= upper:
+            return
+        bounds = Bounds(lower, upper)
+        day = date.fromisoformat(lower[:10])
+        last = (datetime.fromisoformat(upper) - timedelta(milliseconds=1)).date()
+        while day <= last:
+            for stream in self.refunds_of_day(day, bounds, REPORT_PAGE_SIZE):
+                for found in stream:
+                    yield found.refund.transaction_id, found.refund.refund_id
+            day += timedelta(days=1)
+
+    def _index_stream(
+        self,
+        index: str,
+        partition_attribute: str,
+        partition: str,
+        bounds: Bounds,
+        page_size: int,
+        only: dict[str, str] | None = None,
+    ) -> Iterator[IndexedRefund]:
+        """One partition of an index, newest first, a Query per `page_size` items read."""
+        before = refund_index.sort_key(*bounds.before) if bounds.before else None
+        uppers = [u for u in (bounds.created_to, before) if u is not None]
+        upper = min(uppers) if uppers else None
+        lower = bounds.created_from
+        if lower is not None and upper is not None and lower >= upper:
+            return
+        kwargs = _index_query(index, partition_attribute, partition, lower, upper)
+        kwargs.update(TableName=self._ledger, ScanIndexForward=False, Limit=page_size)
+        if only:
+            _add_filter(kwargs, only)
+        for item in self._query_all(**kwargs):
+            if item["search_created"] == before:  # BETWEEN includes its upper end
+                continue
+            yield _indexed(item)
+
     # --- writes -------------------------------------------------------------------------------
 
     def commit(self, change: Change) -> None:
@@ -265,6 +351,48 @@ class DynamoDBLedgerStore:
         else:
             put["ConditionExpression"] = _NOT_EXISTS
         return {"Put": put}
+
+
+def _shard_page(page_size: int) -> int:
+    """Each shard holds about its share of a page; one more item, so a merge rarely asks twice."""
+    return max(2, -(-page_size // REFUND_SEARCH_SHARDS) + 1)
+
+
+def _index_query(
+    index: str, partition_attribute: str, partition: str, lower: str | None, upper: str | None
+) -> dict[str, Any]:
+    condition = "#p = :p"
+    values: dict[str, Any] = {":p": {"S": partition}}
+    if lower is not None and upper is not None:
+        condition += " AND search_created BETWEEN :lo AND :hi"
+        values.update({":lo": {"S": lower}, ":hi": {"S": upper}})
+    elif upper is not None:
+        condition += " AND search_created < :hi"
+        values[":hi"] = {"S": upper}
+    elif lower is not None:
+        condition += " AND search_created >= :lo"
+        values[":lo"] = {"S": lower}
+    return {
+        "IndexName": index,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeNames": {"#p": partition_attribute},
+        "ExpressionAttributeValues": values,
+    }
+
+
+def _add_filter(kwargs: dict[str, Any], only: dict[str, str]) -> None:
+    clauses = []
+    for n, (name, value) in enumerate(sorted(only.items())):
+        kwargs["ExpressionAttributeNames"][f"#f{n}"] = name
+        kwargs["ExpressionAttributeValues"][f":f{n}"] = {"S": value}
+        clauses.append(f"#f{n} = :f{n}")
+    kwargs["FilterExpression"] = " AND ".join(clauses)
+
+
+def _indexed(item: dict[str, Any]) -> IndexedRefund:
+    created_at = str(item["search_created"]).partition(refund_index.SEPARATOR)[0]
+    refund = codec.refund_from_item(item)
+    return IndexedRefund(refund, created_at, refund.fx_adjustment_amount)
 
 
 def _is_conflict(error: ClientError) -> bool:

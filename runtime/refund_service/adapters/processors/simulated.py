@@ -1,25 +1,37 @@
 """A processor simulator for local use and tests (SPEC section 5).
 
 The outcome comes from the refund request's `metadata.simulate`: approve (default), decline,
-insufficient_funds, network_error (nothing reaches the processor), timeout (sent, answer lost;
-the processor approved it), pending (answered pending, approved when next looked up). It
-remembers every refund it was asked for, keyed by refund id, and pays each at most once.
+insufficient_funds, network_error (nothing reaches the processor), timeout (sent and approved,
+the answer lost), pending (answered pending, approved when next looked up or once
+`pending_after` has passed). `metadata.simulate_delay_ms` (an integer, 0 to 10000) makes it wait
+that long after receiving the request before it decides, records and answers: until then a
+lookup finds nothing, as with a slow processor.
+
+It remembers every refund it decided, keyed by refund id, and pays each at most once (the
+memory's writes are conditional). It lists what it decided by day, for processor
+reconciliation. A `pending` or `timeout` refund is announced once decided by a signed webhook
+(`simulated_webhook`), delivered by `decide_due()` through an injected sender.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterable
-from datetime import datetime
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from refund_service.adapters.processors import simulated_webhook
 from refund_service.domain.processor import (
     ProcessorCode,
     ProcessorRefundRecord,
     ProcessorRefundRequest,
     ProcessorResult,
+    ProcessorStatus,
     ProcessorTimeoutError,
     ProcessorUnavailableError,
     normalized,
@@ -34,59 +46,132 @@ OUTCOME_CODES = {
     "pending": ProcessorCode.PENDING,
 }
 OUTCOMES = (*OUTCOME_CODES, "network_error")
+ANNOUNCED_OUTCOMES = frozenset({"timeout", "pending"})  # decided late: told by webhook
+MAX_DELAY_MS = 10_000
 _SIMULATOR_CODES = {
     ProcessorCode.APPROVED: "sim_approved",
     ProcessorCode.DECLINED: "sim_declined",
     ProcessorCode.INSUFFICIENT_FUNDS: "sim_insufficient_funds",
     ProcessorCode.PENDING: "sim_pending",
 }
+# Headers and body of one webhook delivery -> the receiver's HTTP status.
+WebhookSender = Callable[[dict[str, str], bytes], int]
+
+log = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SimulatedRefund:
+    """One refund as the simulator remembers it."""
+
+    refund_id: str
+    transaction_id: str
+    amount: int
+    currency: str
+    code: str  # a ProcessorCode value; PENDING until decided
+    reference: str
+    received_at: datetime
+    decided_at: datetime | None = None  # None while pending
+    payments: int = 0  # 1 once paid; never more
+
+    @property
+    def decided(self) -> bool:
+        return self.decided_at is not None
 
 
 class SimulatorMemory(Protocol):
     """What the simulated processor remembers, per refund id."""
 
-    def get(self, refund_id: str) -> dict[str, Any] | None: ...
+    def get(self, refund_id: str) -> SimulatedRefund | None: ...
 
-    def add(self, refund_id: str, record: dict[str, Any]) -> dict[str, Any]:
-        """Store `record` unless one exists; return the record that is stored now."""
+    def add(self, record: SimulatedRefund, announce: bool) -> SimulatedRefund:
+        """Store `record` unless one exists; with `announce`, owe it a webhook once decided.
+        Return the record that is stored now."""
         ...
 
-    def settle_pending(self, refund_id: str) -> dict[str, Any]:
+    def decide(self, refund_id: str, decided_at: datetime) -> SimulatedRefund:
         """Turn a pending refund into an approved, paid one (once); return the record."""
         ...
+
+    def decided_between(self, since: datetime, until: datetime) -> list[SimulatedRefund]:
+        """Every refund decided in [since, until)."""
+        ...
+
+    def outbox(self) -> list[SimulatedRefund]:
+        """Refunds owed a webhook: pending ones, and decided ones not yet announced."""
+        ...
+
+    def announced(self, refund_id: str) -> None: ...
 
 
 class InMemorySimulatorMemory:
     def __init__(self) -> None:
-        self._records: dict[str, dict[str, Any]] = {}
+        self._records: dict[str, SimulatedRefund] = {}
+        self._outbox: set[str] = set()
         self._lock = threading.Lock()
 
-    def get(self, refund_id: str) -> dict[str, Any] | None:
+    def get(self, refund_id: str) -> SimulatedRefund | None:
         with self._lock:
-            record = self._records.get(refund_id)
-            return dict(record) if record else None
+            return self._records.get(refund_id)
 
-    def add(self, refund_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    def add(self, record: SimulatedRefund, announce: bool) -> SimulatedRefund:
         with self._lock:
-            return dict(self._records.setdefault(refund_id, dict(record)))
+            stored = self._records.setdefault(record.refund_id, record)
+            if announce:
+                self._outbox.add(record.refund_id)
+            return stored
 
-    def settle_pending(self, refund_id: str) -> dict[str, Any]:
+    def decide(self, refund_id: str, decided_at: datetime) -> SimulatedRefund:
         with self._lock:
             record = self._records[refund_id]
-            if record["code"] == ProcessorCode.PENDING.value:
-                record.update(code=ProcessorCode.APPROVED.value, payments=1)
-            return dict(record)
+            if record.code == ProcessorCode.PENDING.value:
+                record = _approved(record, decided_at)
+                self._records[refund_id] = record
+            return record
+
+    def decided_between(self, since: datetime, until: datetime) -> list[SimulatedRefund]:
+        with self._lock:
+            return [r for r in self._records.values() if _within(r, since, until)]
+
+    def outbox(self) -> list[SimulatedRefund]:
+        with self._lock:
+            return [self._records[i] for i in sorted(self._outbox) if i in self._records]
+
+    def announced(self, refund_id: str) -> None:
+        with self._lock:
+            self._outbox.discard(refund_id)
 
     def payments(self) -> dict[str, int]:
         """How many times each refund was paid out: never more than once."""
         with self._lock:
-            return {rid: r["payments"] for rid, r in self._records.items() if r["payments"]}
+            return {rid: r.payments for rid, r in self._records.items() if r.payments}
+
+
+def _approved(record: SimulatedRefund, decided_at: datetime) -> SimulatedRefund:
+    return replace(record, code=ProcessorCode.APPROVED.value, payments=1, decided_at=decided_at)
+
+
+def _within(record: SimulatedRefund, since: datetime, until: datetime) -> bool:
+    return record.decided_at is not None and since <= record.decided_at < until
 
 
 class DynamoDBSimulatorMemory:
-    """Memory in a DynamoDB table keyed by `id` (the idempotency table, under its own prefix)."""
+    """Memory in a DynamoDB table keyed by `id` (the idempotency table, under its own prefix).
+
+    Besides one item per refund, two kinds of index item, so that nothing is ever scanned:
+    one per day (`<prefix>day#YYYY-MM-DD`) holding the ids of the refunds decided that day,
+    and the outbox (`<prefix>outbox`) holding the ids still owed a webhook. An id joins its
+    index before its record is written, so a crash between the two writes leaves an id whose
+    record is missing or undecided (skipped), never a payout that is not listed.
+    """
 
     PREFIX = "simulated-processor#"
+    OUTBOX = PREFIX + "outbox"
+    BATCH = 100  # BatchGetItem's limit
 
     def __init__(self, client: Any, table_name: str):
         self._client = client
@@ -95,109 +180,333 @@ class DynamoDBSimulatorMemory:
     def _key(self, refund_id: str) -> dict[str, Any]:
         return {"id": {"S": self.PREFIX + refund_id}}
 
-    def get(self, refund_id: str) -> dict[str, Any] | None:
+    def _day_key(self, day: str) -> dict[str, Any]:
+        return {"id": {"S": f"{self.PREFIX}day#{day}"}}
+
+    def get(self, refund_id: str) -> SimulatedRefund | None:
         item = self._client.get_item(
             TableName=self._table, Key=self._key(refund_id), ConsistentRead=True
         ).get("Item")
-        if not item:
-            return None
-        return {
-            "code": item["code"]["S"],
-            "payments": int(item["payments"]["N"]),
-            "reference": item["reference"]["S"],
-        }
+        return _from_item(item) if item else None
 
-    def add(self, refund_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    def add(self, record: SimulatedRefund, announce: bool) -> SimulatedRefund:
+        if announce:
+            self._join(self.OUTBOX, record.refund_id)
+        if record.decided_at is not None:
+            self._join(self._day_key(_day(record.decided_at))["id"]["S"], record.refund_id)
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item={
-                    **self._key(refund_id),
-                    "code": {"S": record["code"]},
-                    "payments": {"N": str(record["payments"])},
-                    "reference": {"S": record["reference"]},
-                },
+                Item={**self._key(record.refund_id), **_to_item(record)},
                 ConditionExpression="attribute_not_exists(id)",
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-        stored = self.get(refund_id)
-        assert stored is not None
-        return stored
+        return self._stored(record.refund_id)
 
-    def settle_pending(self, refund_id: str) -> dict[str, Any]:
+    def decide(self, refund_id: str, decided_at: datetime) -> SimulatedRefund:
+        self._join(self._day_key(_day(decided_at))["id"]["S"], refund_id)
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key=self._key(refund_id),
-                UpdateExpression="SET code = :approved, payments = :one",
+                UpdateExpression="SET code = :approved, payments = :one, decided_at = :at",
                 ConditionExpression="code = :pending",
                 ExpressionAttributeValues={
                     ":approved": {"S": ProcessorCode.APPROVED.value},
                     ":pending": {"S": ProcessorCode.PENDING.value},
                     ":one": {"N": "1"},
+                    ":at": {"S": decided_at.isoformat()},
                 },
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
+        return self._stored(refund_id)
+
+    def decided_between(self, since: datetime, until: datetime) -> list[SimulatedRefund]:
+        ids: set[str] = set()
+        for day in _days(since, until):
+            ids |= self._members(self._day_key(day)["id"]["S"])
+        return [r for r in self._records(sorted(ids)) if _within(r, since, until)]
+
+    def outbox(self) -> list[SimulatedRefund]:
+        return self._records(sorted(self._members(self.OUTBOX)))
+
+    def announced(self, refund_id: str) -> None:
+        self._client.update_item(
+            TableName=self._table,
+            Key={"id": {"S": self.OUTBOX}},
+            UpdateExpression="DELETE refund_ids :id",
+            ExpressionAttributeValues={":id": {"SS": [refund_id]}},
+        )
+
+    def _stored(self, refund_id: str) -> SimulatedRefund:
         stored = self.get(refund_id)
         assert stored is not None
         return stored
+
+    def _join(self, index_id: str, refund_id: str) -> None:
+        self._client.update_item(
+            TableName=self._table,
+            Key={"id": {"S": index_id}},
+            UpdateExpression="ADD refund_ids :id",
+            ExpressionAttributeValues={":id": {"SS": [refund_id]}},
+        )
+
+    def _members(self, index_id: str) -> set[str]:
+        item = self._client.get_item(
+            TableName=self._table, Key={"id": {"S": index_id}}, ConsistentRead=True
+        ).get("Item")
+        return set(item["refund_ids"]["SS"]) if item and "refund_ids" in item else set()
+
+    def _records(self, refund_ids: list[str]) -> list[SimulatedRefund]:
+        found: dict[str, SimulatedRefund] = {}
+        for start in range(0, len(refund_ids), self.BATCH):
+            keys = [self._key(i) for i in refund_ids[start : start + self.BATCH]]
+            for item in self._batch_get(keys):
+                record = _from_item(item)
+                found[record.refund_id] = record
+        return [found[i] for i in refund_ids if i in found]
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            answer = self._client.batch_get_item(RequestItems=request)
+            yield from answer["Responses"].get(self._table, [])
+            request = answer.get("UnprocessedKeys") or {}
+
+
+def _day(moment: datetime) -> str:
+    return moment.astimezone(UTC).date().isoformat()
+
+
+def _days(since: datetime, until: datetime) -> Iterator[str]:
+    day, last = since.astimezone(UTC).date(), until.astimezone(UTC).date()
+    while day <= last:
+        yield day.isoformat()
+        day += timedelta(days=1)
+
+
+def _to_item(record: SimulatedRefund) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "refund_id": {"S": record.refund_id},
+        "transaction_id": {"S": record.transaction_id},
+        "amount": {"N": str(record.amount)},
+        "currency": {"S": record.currency},
+        "code": {"S": record.code},
+        "reference": {"S": record.reference},
+        "received_at": {"S": record.received_at.isoformat()},
+        "payments": {"N": str(record.payments)},
+    }
+    if record.decided_at is not None:
+        item["decided_at"] = {"S": record.decided_at.isoformat()}
+    return item
+
+
+def _from_item(item: dict[str, Any]) -> SimulatedRefund:
+    decided_at = item.get("decided_at", {}).get("S")
+    return SimulatedRefund(
+        refund_id=item["refund_id"]["S"],
+        transaction_id=item["transaction_id"]["S"],
+        amount=int(item["amount"]["N"]),
+        currency=item["currency"]["S"],
+        code=item["code"]["S"],
+        reference=item["reference"]["S"],
+        received_at=datetime.fromisoformat(item["received_at"]["S"]),
+        decided_at=datetime.fromisoformat(decided_at) if decided_at else None,
+        payments=int(item["payments"]["N"]),
+    )
+
+
+@dataclass
+class DueReport:
+    """What one `decide_due()` did: pending refunds decided, webhooks delivered or not."""
+
+    decided: list[str] = field(default_factory=list)
+    delivered: list[str] = field(default_factory=list)
+    undelivered: list[str] = field(default_factory=list)
+
+
+class InvalidSimulationError(ValueError):
+    """The request's `metadata` asks for something the simulator does not do."""
 
 
 class SimulatedProcessor:
     name = NAME
 
-    def __init__(self, memory: SimulatorMemory):
+    def __init__(
+        self,
+        memory: SimulatorMemory,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+        announce: bool = False,
+        sender: WebhookSender | None = None,
+        webhook_secret: str = "",
+        pending_after: timedelta = timedelta(seconds=5),
+        delivery_attempts: int = 3,
+        retry_pause_seconds: float = 0.5,
+    ):
         self.memory = memory
+        self._clock = clock
+        self._sleep = sleep
+        self._announce = announce
+        self._sender = sender
+        self._secret = webhook_secret
+        self._pending_after = pending_after
+        self._attempts = delivery_attempts
+        self._retry_pause = retry_pause_seconds
 
     def refund(self, request: ProcessorRefundRequest) -> ProcessorResult:
         outcome = str(request.metadata.get("simulate", "approve"))
         if outcome == "network_error":
             raise ProcessorUnavailableError("simulated network error: nothing was sent")
-        code = OUTCOME_CODES.get(outcome)
-        if code is None:
+        try:
+            code, delay_ms = _simulation(outcome, request.metadata)
+        except InvalidSimulationError as error:
             return normalized(
                 ProcessorCode.INVALID_REQUEST,
                 NAME,
-                processor_code="sim_unknown_outcome",
-                processor_message=f"unknown simulate outcome {outcome!r}",
+                processor_code="sim_invalid_simulation",
+                processor_message=str(error),
             )
-        record = self.memory.add(
-            request.refund_id,
-            {
-                "code": code.value,
-                "payments": 1 if code is ProcessorCode.APPROVED else 0,
-                "reference": f"sim_{request.refund_id}",
-            },
-        )
+        received_at = self._clock()
+        self._sleep(delay_ms / 1000)  # received, not decided: a lookup finds nothing yet
+        announce = self._announce and outcome in ANNOUNCED_OUTCOMES
+        record = self.memory.add(self._decision(request, code, received_at), announce)
         if outcome == "timeout":
             raise ProcessorTimeoutError("simulated timeout: the answer was lost")
-        return self._result(record)
+        return _result(record)
 
-    def refunds_between(
-        self, since: datetime, until: datetime
-    ) -> Iterable[ProcessorRefundRecord] | None:
-        """Not listed yet: processor reconciliation skips this processor."""
-        return None
+    def _decision(
+        self, request: ProcessorRefundRequest, code: ProcessorCode, received_at: datetime
+    ) -> SimulatedRefund:
+        now = self._clock()
+        paid = code is ProcessorCode.APPROVED
+        return SimulatedRefund(
+            refund_id=request.refund_id,
+            transaction_id=request.transaction_id,
+            amount=request.amount,
+            currency=request.currency,
+            code=code.value,
+            reference=f"sim_{request.refund_id}",
+            received_at=received_at,
+            decided_at=None if code is ProcessorCode.PENDING else now,
+            payments=1 if paid else 0,
+        )
 
     def lookup(self, request: ProcessorRefundRequest) -> ProcessorResult | None:
         record = self.memory.get(request.refund_id)
         if record is None:
             return None
-        if record["code"] == ProcessorCode.PENDING.value:
-            record = self.memory.settle_pending(request.refund_id)
-        return self._result(record)
+        if not record.decided:
+            record = self.memory.decide(request.refund_id, self._clock())
+        return _result(record)
 
-    @staticmethod
-    def _result(record: dict[str, Any]) -> ProcessorResult:
-        code = ProcessorCode(record["code"])
-        return normalized(
-            code,
-            NAME,
-            reference=record["reference"],
-            processor_code=_SIMULATOR_CODES.get(code, "sim_other"),
-            processor_message=f"simulated {code.value.lower()}",
+    def refunds_between(
+        self, since: datetime, until: datetime
+    ) -> Iterable[ProcessorRefundRecord] | None:
+        """Every refund decided in [since, until): succeeded if paid, failed if declined."""
+        return [_listed(r) for r in self.memory.decided_between(since, until)]
+
+    def decide_due(self) -> DueReport:
+        """Decide the pending refunds whose time has come, and announce every decided refund
+        still owed a webhook. Undelivered ones are logged and dropped, as a processor gives
+        up retrying in the end."""
+        report = DueReport()
+        now = self._clock()
+        for owed in self.memory.outbox():
+            record = owed
+            if not owed.decided:
+                if now - owed.received_at < self._pending_after:
+                    continue
+                record = self.memory.decide(owed.refund_id, now)
+                report.decided.append(record.refund_id)
+            if self._sender is None:
+                continue  # nobody to tell: it stays owed
+            delivered = self._deliver(record)
+            (report.delivered if delivered else report.undelivered).append(record.refund_id)
+            self.memory.announced(record.refund_id)
+        return report
+
+    def webhook(self, record: SimulatedRefund, timestamp: int) -> tuple[dict[str, str], bytes]:
+        """The signed delivery announcing `record`'s decision: headers and body."""
+        assert record.decided_at is not None
+        body = simulated_webhook.event_body(
+            refund_id=record.refund_id,
+            transaction_id=record.transaction_id,
+            amount=record.amount,
+            currency=record.currency,
+            code=record.code,
+            reference=record.reference,
+            created=int(record.decided_at.timestamp()),
         )
+        signature = simulated_webhook.signature_header(self._secret, timestamp, body)
+        headers = {
+            "Content-Type": "application/json",
+            simulated_webhook.SIGNATURE_HEADER: signature,
+        }
+        return headers, body
+
+    def _deliver(self, record: SimulatedRefund) -> bool:
+        assert self._sender is not None
+        for attempt in range(1, self._attempts + 1):
+            headers, body = self.webhook(record, int(self._clock().timestamp()))
+            try:
+                status = self._sender(headers, body)
+            except Exception as error:  # a delivery failure never stops the simulator
+                problem = f"{type(error).__name__}: {error}"
+            else:
+                if 200 <= status < 300:
+                    return True
+                problem = f"HTTP {status}"
+            log.warning(
+                "simulated webhook for %s not delivered (attempt %d of %d): %s",
+                record.refund_id,
+                attempt,
+                self._attempts,
+                problem,
+            )
+            if attempt < self._attempts:
+                self._sleep(self._retry_pause * attempt)
+        return False
+
+
+def _simulation(outcome: str, metadata: dict[str, Any]) -> tuple[ProcessorCode, int]:
+    code = OUTCOME_CODES.get(outcome)
+    if code is None:
+        raise InvalidSimulationError(f"unknown simulate outcome {outcome!r}")
+    delay = metadata.get("simulate_delay_ms", 0)
+    valid = isinstance(delay, int) and not isinstance(delay, bool) and 0 <= delay <= MAX_DELAY_MS
+    if not valid:
+        raise InvalidSimulationError(
+            f"simulate_delay_ms must be an integer from 0 to {MAX_DELAY_MS}, got {delay!r}"
+        )
+    return code, int(delay)
+
+
+def _result(record: SimulatedRefund) -> ProcessorResult:
+    code = ProcessorCode(record.code)
+    return normalized(
+        code,
+        NAME,
+        reference=record.reference,
+        processor_code=_SIMULATOR_CODES.get(code, "sim_other"),
+        processor_message=f"simulated {code.value.lower()}",
+    )
+
+
+def _listed(record: SimulatedRefund) -> ProcessorRefundRecord:
+    assert record.decided_at is not None
+    paid = record.code == ProcessorCode.APPROVED.value
+    return ProcessorRefundRecord(
+        processor=NAME,
+        processor_reference=record.reference,
+        refund_id=record.refund_id,
+        amount=record.amount,
+        currency=record.currency,
+        status=ProcessorStatus.SUCCEEDED if paid else ProcessorStatus.FAILED,
+        created_at=record.decided_at.astimezone(UTC).isoformat(),
+    )

@@ -197,6 +197,7 @@ def record_of_refund(refund: Mapping[str, Any]) -> ProcessorRefundRecord:
         currency=currency,
         status=result_of_refund(refund).status,
         created_at=datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        payment_reference=text(refund.get("payment_intent")) or text(refund.get("charge")),
     )
 
 

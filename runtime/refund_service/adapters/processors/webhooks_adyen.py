@@ -60,9 +60,9 @@ SIGNED_FIELDS = (
     "success",
 )
 FIRST_ROUND, SECOND_ROUND = "", "-SECOND"
-# eventCode -> (kind, round). Every stage at which the payment is charged back blocks refunds.
+# eventCode -> (kind, round). Every stage at which funds are taken back blocks refunds;
+# NOTIFICATION_OF_CHARGEBACK only announces one (no funds move until CHARGEBACK) and is ignored.
 DISPUTE_STAGES: Mapping[str, tuple[WebhookEventKind, str]] = {
-    "NOTIFICATION_OF_CHARGEBACK": (WebhookEventKind.CHARGEBACK, FIRST_ROUND),
     "CHARGEBACK": (WebhookEventKind.CHARGEBACK, FIRST_ROUND),
     "CHARGEBACK_REVERSED": (WebhookEventKind.CHARGEBACK_WON, FIRST_ROUND),
     "SECOND_CHARGEBACK": (WebhookEventKind.CHARGEBACK, SECOND_ROUND),
@@ -101,6 +101,12 @@ def verify_item(item: Mapping[str, Any], hex_keys: Sequence[str]) -> None:
         hmac.compare_digest(adyen_signature(item, key).encode(), given.encode()) for key in hex_keys
     ):
         raise WebhookSignatureError("no Adyen HMAC signature matches the notification item")
+
+
+def _ambiguous(item: Mapping[str, Any]) -> bool:
+    """Whether a signed field holds ':', the separator the signature joins them with: such an
+    item's signature also fits other splits of the same text, e.g. another account's item."""
+    return signing_string(item).count(":") != len(SIGNED_FIELDS) - 1
 
 
 def _items(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -210,11 +216,13 @@ class AdyenWebhooks:
         return [classify_item(item) for item in items if self._ours(item)]
 
     def _ours(self, item: Mapping[str, Any]) -> bool:
+        """Only an item whose signed fields split one way only, naming our account."""
         account = item.get("merchantAccountCode")
-        if account == self._merchant_account:
+        if account == self._merchant_account and not _ambiguous(item):
             return True
         _log.warning(
-            "Adyen notification item for another merchant account refused",
+            "Adyen notification item for another merchant account, or with ':' in a signed "
+            "field, refused",
             extra={"event_code": item.get("eventCode"), "psp_reference": item.get("pspReference")},
         )
         if self._metrics is not None:

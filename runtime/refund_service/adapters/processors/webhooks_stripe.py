@@ -83,7 +83,15 @@ def _refund_event(
         result=result,
         reason="failed after succeeded" if late else result.processor_code,
         payment_reference=text(refund.get("payment_intent")) or text(refund.get("charge")),
+        other_payment_references=_charge_too(refund),
     )
+
+
+def _charge_too(obj: Mapping[str, Any]) -> tuple[str, ...]:
+    """The charge id as well, when the payment intent names the payment: a payment may have
+    been recorded by either."""
+    charge = text(obj.get("charge"))
+    return (charge,) if charge and text(obj.get("payment_intent")) else ()
 
 
 def dispute_kind(event_type: str, dispute: Mapping[str, Any]) -> WebhookEventKind:
@@ -112,6 +120,7 @@ def _dispute_event(event_id: str, event_type: str, dispute: Mapping[str, Any]) -
         currency=currency,
         reason=text(dispute.get("reason")),
         payment_reference=text(dispute.get("payment_intent")) or text(dispute.get("charge")),
+        other_payment_references=_charge_too(dispute),
         dispute_reference=dispute_id,
     )
 

@@ -1,0 +1,392 @@
+"""The simulated processor (SPEC 5): delay, pays once, lists what it decided, signed webhooks.
+
+Every behaviour is checked on both memories: in process, and DynamoDB (moto) under the
+idempotency table's prefix.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from refund_service.adapters.processors import simulated_webhook
+from refund_service.adapters.processors.simulated import (
+    DynamoDBSimulatorMemory,
+    InMemorySimulatorMemory,
+    SimulatedProcessor,
+    SimulatorMemory,
+)
+from refund_service.domain.processor import (
+    ProcessorCode,
+    ProcessorRefundRequest,
+    ProcessorStatus,
+    ProcessorTimeoutError,
+    ProcessorUnavailableError,
+)
+from refund_service.storage.schema import IDEMPOTENCY_TABLE, create_table_request
+from tests.support.world import MutableClock
+
+SECRET = "whsec_test"
+START = datetime(2026, 3, 14, 23, 59, 58, tzinfo=UTC)
+
+
+class Recorder:
+    """Counts the DynamoDB calls the memory makes, and passes them on."""
+
+    def __init__(self, client: Any):
+        self.client = client
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls.append(name)
+        return getattr(self.client, name)
+
+
+@pytest.fixture(params=["in-memory", "dynamodb"])
+def memory(request: pytest.FixtureRequest) -> Iterator[SimulatorMemory]:
+    if request.param == "in-memory":
+        yield InMemorySimulatorMemory()
+        return
+    from moto import mock_aws
+
+    with mock_aws():
+        import boto3
+
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(**create_table_request(IDEMPOTENCY_TABLE, "RefundIdempotency"))
+        yield DynamoDBSimulatorMemory(Recorder(client), "RefundIdempotency")
+
+
+class Deliveries:
+    """The injected webhook sender: keeps each delivery, answers the statuses it is given."""
+
+    def __init__(self, *statuses: int | Exception):
+        self.statuses = list(statuses)
+        self.sent: list[tuple[dict[str, str], bytes]] = []
+
+    def __call__(self, headers: dict[str, str], body: bytes) -> int:
+        self.sent.append((headers, body))
+        answer = self.statuses.pop(0) if self.statuses else 200
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.sent]
+
+
+def make(
+    memory: SimulatorMemory,
+    clock: MutableClock,
+    sender: Deliveries | None = None,
+    sleep: Callable[[float], None] = lambda _seconds: None,
+) -> SimulatedProcessor:
+    return SimulatedProcessor(
+        memory,
+        clock=clock,
+        sleep=sleep,
+        announce=True,
+        sender=sender,
+        webhook_secret=SECRET,
+        pending_after=timedelta(seconds=5),
+        retry_pause_seconds=0,
+    )
+
+
+def request(refund_id: str = "t1-REFUND", amount: int = 2_500, **metadata: Any) -> Any:
+    return ProcessorRefundRequest(
+        refund_id=refund_id,
+        transaction_id=refund_id.removesuffix("-REFUND"),
+        amount=amount,
+        currency="EUR",
+        reason="other",
+        metadata=metadata,
+    )
+
+
+@pytest.fixture
+def clock() -> MutableClock:
+    return MutableClock(START)
+
+
+def test_a_delay_is_waited_before_deciding_and_a_lookup_meanwhile_finds_nothing(
+    memory: SimulatorMemory, clock: MutableClock
+) -> None:
+    # Given a processor whose wait lets us look the refund up while it waits
+    seen_during_wait: list[Any] = []
+    waited: list[float] = []
+    processor: SimulatedProcessor
+
+    def sleep(seconds: float) -> None:
+        waited.append(seconds)
+        seen_during_wait.append(processor.lookup(request()))
+        clock.advance(seconds=seconds)
+
+    processor = make(memory, clock, sleep=sleep)
+
+    # When a refund asks for a 4-second delay
+    result = processor.refund(request(simulate_delay_ms=4_000))
+
+    # Then it waited 4 s, nothing was known meanwhile, and it was decided after the wait
+    assert waited == [4.0]
+    assert seen_during_wait == [None]
+    assert result.code is ProcessorCode.APPROVED
+    found = processor.lookup(request())
+    assert found is not None and found.code is ProcessorCode.APPROVED
+    [listed] = processor.refunds_between(START, START + timedelta(minutes=1)) or []
+    assert listed.created_at == (START + timedelta(seconds=4)).isoformat()
+
+
+@pytest.mark.parametrize("delay", [-1, 10_001, "4000", 1.5, True, None])
+def test_a_delay_outside_0_to_10000_ms_is_an_invalid_request(
+    memory: SimulatorMemory, clock: MutableClock, delay: Any
+) -> None:
+    waited: list[float] = []
+    processor = make(memory, clock, sleep=waited.append)
+
+    result = processor.refund(request(simulate_delay_ms=delay))
+
+    assert (result.status, result.code) == (ProcessorStatus.FAILED, ProcessorCode.INVALID_REQUEST)
+    assert "simulate_delay_ms" in (result.processor_message or "")
+    assert waited == [] and processor.lookup(request()) is None
+
+
+@pytest.mark.parametrize("delay", [0, 10_000])
+def test_the_delay_bounds_are_allowed(
+    memory: SimulatorMemory, clock: MutableClock, delay: int
+) -> None:
+    waited: list[float] = []
+    result = make(memory, clock, sleep=waited.append).refund(request(simulate_delay_ms=delay))
+    assert result.code is ProcessorCode.APPROVED and waited == [delay / 1000]
+
+
+def test_asking_twice_with_the_same_refund_id_pays_once(
+    memory: SimulatorMemory, clock: MutableClock
+) -> None:
+    processor = make(memory, clock)
+    first = processor.refund(request())
+    clock.advance(seconds=30)
+    again = processor.refund(request(simulate="decline"))
+
+    assert first.code is again.code is ProcessorCode.APPROVED
+    listed = list(processor.refunds_between(START, START + timedelta(hours=1)) or [])
+    assert [(r.refund_id, r.status) for r in listed] == [("t1-REFUND", ProcessorStatus.SUCCEEDED)]
+    if isinstance(memory, InMemorySimulatorMemory):
+        assert memory.payments() == {"t1-REFUND": 1}
+
+
+def test_it_lists_what_it_paid_and_declined_in_the_window(
+    memory: SimulatorMemory, clock: MutableClock
+) -> None:
+    # Given refunds decided on both sides of midnight, and some never decided or sent
+    processor = make(memory, clock)
+    processor.refund(request("paid-REFUND", 1_000))
+    processor.refund(request("declined-REFUND", 2_000, simulate="decline"))
+    processor.refund(request("waiting-REFUND", 3_000, simulate="pending"))
+    with pytest.raises(ProcessorUnavailableError):
+        processor.refund(request("unsent-REFUND", simulate="network_error"))
+    clock.advance(seconds=5)  # past midnight: another day
+    processor.refund(request("later-REFUND", 4_000, simulate="insufficient_funds"))
+    clock.advance(hours=2)
+    processor.refund(request("outside-REFUND", 5_000))
+
+    # When the processor is asked what it decided over the first hour
+    listed = processor.refunds_between(START, START + timedelta(hours=1))
+
+    # Then each decided refund is there with its decision, the rest are not
+    assert listed is not None
+    by_id = {r.refund_id: r for r in listed}
+    assert {k: (v.amount, v.status) for k, v in by_id.items()} == {
+        "paid-REFUND": (1_000, ProcessorStatus.SUCCEEDED),
+        "declined-REFUND": (2_000, ProcessorStatus.FAILED),
+        "later-REFUND": (4_000, ProcessorStatus.FAILED),
+    }
+    paid = by_id["paid-REFUND"]
+    assert (paid.processor, paid.processor_reference, paid.currency) == (
+        "simulated",
+        "sim_paid-REFUND",
+        "EUR",
+    )
+    assert paid.created_at == START.isoformat()
+    assert by_id["later-REFUND"].created_at == (START + timedelta(seconds=5)).isoformat()
+
+
+def test_a_pending_refund_is_listed_once_decided(
+    memory: SimulatorMemory, clock: MutableClock
+) -> None:
+    processor = make(memory, clock)
+    processor.refund(request(simulate="pending"))
+    window = (START, START + timedelta(days=1))
+    assert list(processor.refunds_between(*window) or []) == []
+
+    clock.advance(seconds=10)
+    looked_up = processor.lookup(request())
+
+    assert looked_up is not None and looked_up.code is ProcessorCode.APPROVED
+    [listed] = processor.refunds_between(*window) or []
+    assert (listed.status, listed.created_at) == (
+        ProcessorStatus.SUCCEEDED,
+        (START + timedelta(seconds=10)).isoformat(),
+    )
+
+
+def test_listing_reads_day_items_and_never_scans(clock: MutableClock) -> None:
+    from moto import mock_aws
+
+    with mock_aws():
+        import boto3
+
+        client = Recorder(boto3.client("dynamodb", region_name="us-east-1"))
+        client.create_table(**create_table_request(IDEMPOTENCY_TABLE, "RefundIdempotency"))
+        processor = make(DynamoDBSimulatorMemory(client, "RefundIdempotency"), clock)
+        for n in range(120):  # more than one BatchGetItem
+            processor.refund(request(f"r{n}-REFUND", 100 + n))
+        # a crash between the index write and the record: listed id, no record, nothing paid
+        client.update_item(
+            TableName="RefundIdempotency",
+            Key={"id": {"S": "simulated-processor#day#2026-03-14"}},
+            UpdateExpression="ADD refund_ids :id",
+            ExpressionAttributeValues={":id": {"SS": ["crashed-REFUND"]}},
+        )
+        client.calls.clear()
+
+        listed = list(processor.refunds_between(START, START + timedelta(hours=1)) or [])
+
+        assert sorted(r.amount for r in listed) == list(range(100, 220))
+        assert "scan" not in client.calls and "query" not in client.calls
+        assert set(client.calls) == {"get_item", "batch_get_item"}
+
+
+def test_a_timeout_refund_is_paid_and_announced_by_a_signed_webhook(
+    memory: SimulatorMemory, clock: MutableClock
+) -> None:
+    # Given a refund whose answer is lost
+    deliveries = Deliveries()
+    processor = make(memory, clock, deliveries)
+    with pytest.raises(ProcessorTimeoutError):
+        processor.refund(request(simulate="timeout"))
+
+    # When the processor's clock ticks, twice
+    first = processor.decide_due()
+    second = processor.decide_due()
+
+    # Then one webhook said it succeeded, signed over its timestamp and body
+    assert (first.delivered, second.delivered) == (["t1-REFUND"], [])
+    [(headers, body)] = deliveries.sent
+    timestamp, signature = headers[simulated_webhook.SIGNATURE_HEADER].split(",")
+    t = int(timestamp.removeprefix("t="))
+    assert t == int(START.timestamp())
+    assert signature == "v1=" + simulated_webhook.signature(SECRET, t, body)
+    assert body == simulated_webhook.event_body(
+        refund_id="t1-REFUND",
+        transaction_id="t1",
+        amount=2_500,
+        currency="EUR",
+        code="APPROVED",
+        reference="sim_t1-REFUND",
+        created=int(START.timestamp()),
+    )
+    assert deliveries.events()[0]["type"] == "refund.succeeded"
+
+
+def test_a_pending_refund_is_decided_after_its_time_and_announced(
+    memory: SimulatorMemory, clock: MutableClock
+) -> None:
+    deliveries = Deliveries()
+    processor = make(memory, clock, deliveries)
+    answer = processor.refund(request(simulate="pending"))
+    assert answer.code is ProcessorCode.PENDING
+
+    clock.advance(seconds=4)
+    too_soon = processor.decide_due()
+    assert (too_soon.decided, too_soon.delivered, deliveries.sent) == ([], [], [])
+    clock.advance(seconds=1)
+    due = processor.decide_due()
+
+    assert (due.decided, due.delivered) == (["t1-REFUND"], ["t1-REFUND"])
+    [event] = deliveries.events()
+    assert (event["type"], event["data"]["code"]) == ("refund.succeeded", "APPROVED")
+    assert event["created"] == int((START + timedelta(seconds=5)).timestamp())
+    found = processor.lookup(request())
+    assert found is not None and found.code is ProcessorCode.APPROVED
+
+
+def test_a_pending_refund_decided_by_a_lookup_is_still_announced_once(
+    memory: SimulatorMemory, clock: MutableClock
+) -> None:
+    deliveries = Deliveries()
+    processor = make(memory, clock, deliveries)
+    processor.refund(request(simulate="pending"))
+    processor.lookup(request())
+
+    processor.decide_due()
+    processor.decide_due()
+
+    assert [e["data"]["refund_id"] for e in deliveries.events()] == ["t1-REFUND"]
+
+
+def test_approved_and_declined_answers_are_not_announced(
+    memory: SimulatorMemory, clock: MutableClock
+) -> None:
+    deliveries = Deliveries()
+    processor = make(memory, clock, deliveries)
+    processor.refund(request("a-REFUND"))
+    processor.refund(request("d-REFUND", simulate="decline"))
+    assert processor.decide_due().delivered == [] and deliveries.sent == []
+
+
+def test_failed_deliveries_are_retried_then_given_up_without_raising(
+    memory: SimulatorMemory, clock: MutableClock
+) -> None:
+    # Given a receiver that fails every way it can
+    deliveries = Deliveries(ConnectionRefusedError("down"), 500, 401)
+    processor = make(memory, clock, deliveries)
+    with pytest.raises(ProcessorTimeoutError):
+        processor.refund(request(simulate="timeout"))
+
+    report = processor.decide_due()
+
+    assert (report.delivered, report.undelivered) == ([], ["t1-REFUND"])
+    assert len(deliveries.sent) == 3
+    assert processor.decide_due().undelivered == []  # given up, as a processor does
+
+
+def test_a_failure_then_success_is_delivered(memory: SimulatorMemory, clock: MutableClock) -> None:
+    deliveries = Deliveries(503)
+    processor = make(memory, clock, deliveries)
+    with pytest.raises(ProcessorTimeoutError):
+        processor.refund(request(simulate="timeout"))
+    assert processor.decide_due().delivered == ["t1-REFUND"]
+    assert len(deliveries.sent) == 2
+
+
+def test_without_announcing_a_pending_refund_waits_for_its_lookup(
+    memory: SimulatorMemory, clock: MutableClock
+) -> None:
+    deliveries = Deliveries()
+    processor = SimulatedProcessor(memory, clock=clock, sender=deliveries)
+    processor.refund(request(simulate="pending"))
+    clock.advance(minutes=10)
+    assert processor.decide_due().decided == [] and deliveries.sent == []
+    found = processor.lookup(request())
+    assert found is not None and found.code is ProcessorCode.APPROVED
+
+
+def test_a_pending_refunds_time_counts_from_its_receipt(
+    memory: SimulatorMemory, clock: MutableClock
+) -> None:
+    # Given a pending refund the processor took 4 s to answer
+    deliveries = Deliveries()
+    processor = make(memory, clock, deliveries, sleep=lambda s: clock.advance(seconds=s))
+    processor.refund(request(simulate="pending", simulate_delay_ms=4_000))
+
+    # When 5 s have passed since it was received
+    clock.advance(seconds=1)
+    due = processor.decide_due()
+
+    # Then it is decided and announced
+    assert due.decided == ["t1-REFUND"] and len(deliveries.sent) == 1
