@@ -64,9 +64,12 @@ class LocalStack:
         from local import provision  # noqa: PLC0415
         from refund_service.bootstrap import aws_client  # noqa: PLC0415
         from refund_service.handlers import reconciler  # noqa: PLC0415
+        from refund_service.storage.schema import ALL_TABLES  # noqa: PLC0415
 
         os.environ["AUDIT_KEY_ID"] = provision.audit_key(aws_client("kms"))
-        names = {
+        # Every table of the shared schema, as the stack has them. The FX rates table stays
+        # empty locally (no feed offline): refunds quote from the bundled history.
+        names = {spec.construct_id: spec.default_name for spec in ALL_TABLES} | {
             "PaymentLedger": os.environ["LEDGER_TABLE_NAME"],
             "PaymentAuditTrail": os.environ["AUDIT_TABLE_NAME"],
             "Idempotency": os.environ["IDEMPOTENCY_TABLE_NAME"],

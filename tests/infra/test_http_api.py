@@ -18,6 +18,8 @@ EXPECTED_ROUTES = {
     "POST /transactions/{transaction_id}/complete": "ledger:write",
     "POST /transactions/{transaction_id}/chargebacks": "ledger:write",
     "POST /transactions/{transaction_id}/chargebacks/{chargeback_id}/resolve": "ledger:write",
+    "GET /refunds": "refunds:read",
+    "GET /reports/refunds": "refunds:read",
 }
 WEBHOOK_ROUTE = "POST /webhooks/{processor}"
 OPENAPI_ROUTE = "GET /openapi.json"
