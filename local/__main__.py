@@ -1,4 +1,5 @@
-"""`python -m local run | token | reset | demo`: the local stack's commands (see `make help`)."""
+"""`python -m local run | token | reset | demo | anchor`: the local stack's commands (see
+`make help`)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,20 @@ def token(config: LocalConfig, scopes: str | None, subject: str) -> int:
 
 def reset(config: LocalConfig) -> int:
     shutil.rmtree(config.data_dir / "dynamodb", ignore_errors=True)
+    # Anchors of wiped chains would contradict new ones recorded under the same ids.
+    shutil.rmtree(config.anchor_folder, ignore_errors=True)
     print(f"local data under {config.data_dir} wiped (the signing key is kept)")
+    return 0
+
+
+def anchor(config: LocalConfig) -> int:
+    """One anchoring run against the running local stack, as the hourly function does."""
+    os.environ.update(config.handler_environment(audit_key_id=""))
+    from refund_service.handlers import anchor as anchoring  # noqa: PLC0415
+
+    result = anchoring.run_once(*anchoring.collaborators())
+    print(f"anchored hours {result['anchors'] or 'none due'}: {result['heads']} chain heads")
+    print(f"anchors are under {config.anchor_folder}")
     return 0
 
 
@@ -63,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     token_parser.add_argument("--subject", default="local-user")
     commands.add_parser("reset", help="wipe local data")
     commands.add_parser("demo", help="a narrated walk through the running stack")
+    commands.add_parser("anchor", help="anchor the audit chain heads of each complete hour")
     args = parser.parse_args(argv)
     config = LocalConfig.from_env()
     if args.command == "run":
@@ -71,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         return token(config, args.scopes, args.subject)
     if args.command == "reset":
         return reset(config)
+    if args.command == "anchor":
+        return anchor(config)
     from local.demo import walk_through  # noqa: PLC0415
 
     return walk_through(config)

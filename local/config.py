@@ -57,6 +57,11 @@ class LocalConfig:
     def key_file(self) -> Path:
         return self.data_dir / "jwt-signing-key.pem"
 
+    @property
+    def anchor_folder(self) -> Path:
+        """Where the audit chain anchors go locally (the Object Lock bucket in AWS)."""
+        return self.data_dir / "anchors"
+
     def handler_environment(self, audit_key_id: str) -> dict[str, str]:
         """What the handlers read, as the CDK stack sets it, pointed at the local stand-ins."""
         return {
@@ -72,6 +77,7 @@ class LocalConfig:
             "SIMULATED_WEBHOOK_SECRET": self.webhook_secret,
             "RECONCILE_AFTER_MINUTES": "1",
             "STALE_PENDING_HOURS": "1",
+            "ANCHOR_FOLDER": str(self.anchor_folder),
             "PROCESSOR_RECONCILE_WINDOW_HOURS": "48",
             "POWERTOOLS_SERVICE_NAME": "refund-service",
             "POWERTOOLS_METRICS_NAMESPACE": "RefundService",

@@ -13,6 +13,7 @@ from constructs import Construct
 from refund_service.observability_names import SERVICE_NAME
 from stacks.config import ServiceConfig
 from stacks.constructs.change_stream import ChangeStream, RefundEventBus
+from stacks.constructs.anchors import AnchorBucket
 from stacks.constructs.functions import Functions
 from stacks.constructs.fx_rates import FxRatesMonitoring
 from stacks.constructs.http_api import HttpApi
@@ -43,6 +44,7 @@ class RefundServiceStack(Stack):
             self, "ProcessorSecret", key=self.keys.operations, processor=config.processor
         )
         self.events = RefundEventBus(self, "Events", stage=config.stage)
+        self.anchors = AnchorBucket(self, "Anchors", key=self.keys.operations)
         self.functions = Functions(
             self,
             "Functions",
@@ -51,6 +53,7 @@ class RefundServiceStack(Stack):
             tables=self.tables,
             secret=self.secret,
             event_bus=self.events.bus,
+            anchors=self.anchors,
         )
         self.change_stream = ChangeStream(
             self,

@@ -34,3 +34,7 @@ PROCESSOR_MISMATCH = "ProcessorMismatch"
 PROCESSOR_PAYOUTS_BOOKED = "ProcessorPayoutsBooked"
 # A request refused for a transaction that does not exist: counted, not stored.
 REJECTED_UNKNOWN_TRANSACTION = "RejectedUnknownTransaction"
+# Anchoring: the chain heads one run committed to.
+ANCHORED_HEADS = "AnchoredHeads"
+# Verify: transactions whose audit chain disagrees with the anchor that covers them.
+ANCHOR_MISMATCH = "AnchorMismatch"

@@ -37,6 +37,10 @@ class Settings:
     simulated_webhook_secret: str = ""
     # Processor reconciliation: how far back each run compares the processor's refunds.
     processor_reconcile_window_hours: int = 48
+    # Where the hourly anchors of the audit chain heads go: an S3 bucket in AWS; a folder
+    # (`.local/anchors`) when ANCHOR_FOLDER is set instead, as the local stack does.
+    anchor_bucket: str = ""
+    anchor_folder: str = ""
     # The stored ECB daily rates; empty: none (the bundled history serves every quote).
     fx_rates_table: str = ""
     # Where the change-stream publisher puts refund events (SPEC 4.2).
@@ -58,12 +62,14 @@ VARIABLES = {
     "stale_pending_hours": "STALE_PENDING_HOURS",
     "simulated_webhook_secret": "SIMULATED_WEBHOOK_SECRET",
     "processor_reconcile_window_hours": "PROCESSOR_RECONCILE_WINDOW_HOURS",
+    "anchor_bucket": "ANCHOR_BUCKET_NAME",
+    "anchor_folder": "ANCHOR_FOLDER",
     "fx_rates_table": "FX_RATES_TABLE_NAME",
     "event_bus_name": "EVENT_BUS_NAME",
 }
 # Read only by the local stack: no deployed function is given these (the simulated processor
 # is local), and the stack's environment contract leaves them out.
-LOCAL_ONLY_VARIABLES = ("SIMULATED_WEBHOOK_SECRET",)
+LOCAL_ONLY_VARIABLES = ("SIMULATED_WEBHOOK_SECRET", "ANCHOR_FOLDER")
 POWERTOOLS_VARIABLES = ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE")
 
 

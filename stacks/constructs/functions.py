@@ -25,6 +25,7 @@ from refund_service.service.verification import SWEEP_GROUPS
 from refund_service.settings import POWERTOOLS_VARIABLES, VARIABLES
 from refund_service.storage.schema import (
     AUDIT_TABLE,
+    CHAIN_HEADS_BY_HOUR_INDEX,
     FX_RATES_TABLE,
     IDEMPOTENCY_TABLE,
     LEDGER_TABLE,
@@ -39,6 +40,7 @@ from stacks.config import (
     ServiceConfig,
     powertools_layer_parameter,
 )
+from stacks.constructs.anchors import AnchorBucket
 from stacks.constructs.bundling import runtime_code
 from stacks.constructs.keys import Keys
 from stacks.constructs.schedules import ScheduledRun
@@ -86,6 +88,8 @@ LEDGER_BOOK_PAYOUTS = TableAccess(
 )
 # Verifier: verify-all walks every transaction, the one Scan, on no request path.
 LEDGER_VERIFY = TableAccess(("dynamodb:Query", "dynamodb:Scan"))
+# Anchoring: the chain heads by the hour they changed, from the sparse index, and nothing else.
+LEDGER_CHANGED_HEADS = TableAccess((), **_query_index(CHAIN_HEADS_BY_HOUR_INDEX))
 AUDIT_READ_AND_APPEND = TableAccess(("dynamodb:Query", "dynamodb:PutItem"))  # API: audit reads
 AUDIT_APPEND = TableAccess(("dynamodb:PutItem",))
 AUDIT_READ = TableAccess(("dynamodb:Query",))
@@ -136,6 +140,7 @@ class FunctionSpec:
     encrypts_audit_fields: bool = False
     processor: ProcessorAccess | None = None  # None: never talks to the processor
     scheduled: bool = False
+    anchors: str = ""  # the anchor bucket: "" untouched, "read" (verify), "write" (anchoring)
     every: Duration | None = None  # a scheduled function's interval (stacks/constructs/schedules)
     coordinates: bool = False  # holds a lease and keeps checkpoints in the idempotency table
     async_retries: int | None = None  # None: Lambda's default (2)
@@ -212,7 +217,7 @@ VERIFIER = FunctionSpec(
     construct_id="Verifier",
     handler="refund_service.handlers.verifier.handler",
     description="Daily, resumed every 30 minutes until done: parallel verification sweep",
-    environment=_variables("ledger_table", "audit_table", "idempotency_table"),
+    environment=_variables("ledger_table", "audit_table", "idempotency_table", "anchor_bucket"),
     table_access=((LEDGER_TABLE, LEDGER_VERIFY), (AUDIT_TABLE, AUDIT_READ)),
     timeout=Duration.minutes(15),
     memory_mb=1769,  # one full vCPU for 64 threads' JSON decoding and folding
@@ -220,6 +225,7 @@ VERIFIER = FunctionSpec(
     every=Duration.minutes(30),
     coordinates=True,  # a lease against overlapping runs; one checkpoint per segment
     async_retries=0,  # a failed run is resumed by the next one, never rerun from the start
+    anchors="read",
 )
 STREAM_PUBLISHER = FunctionSpec(
     construct_id="StreamPublisher",
@@ -229,6 +235,18 @@ STREAM_PUBLISHER = FunctionSpec(
     table_access=((LEDGER_TABLE, LEDGER_LOAD), (AUDIT_TABLE, AUDIT_READ)),
     timeout=Duration.minutes(1),
     publishes_events=True,
+)
+ANCHOR = FunctionSpec(
+    construct_id="Anchor",
+    handler="refund_service.handlers.anchor.handler",
+    description="Hourly: anchors the audit chain heads changed in each hour to the locked bucket",
+    environment=_variables("ledger_table", "anchor_bucket"),
+    table_access=((LEDGER_TABLE, LEDGER_CHANGED_HEADS),),
+    timeout=Duration.minutes(10),
+    memory_mb=1024,
+    scheduled=True,
+    every=Duration.hours(1),
+    anchors="write",
 )
 PROCESSOR_RECONCILER = FunctionSpec(
     construct_id="ProcessorReconciler",
@@ -273,6 +291,7 @@ FUNCTIONS = (
     PROCESSOR_RECONCILER,
     FX_RATES,
     STREAM_PUBLISHER,
+    ANCHOR,
 )
 
 
@@ -307,6 +326,7 @@ class SharedResources:
     keys: Keys
     tables: Tables
     secret: ProcessorSecret
+    anchors: AnchorBucket
     code: lambda_.Code
     powertools: lambda_.ILayerVersion
     environment_values: dict[str, str]
@@ -333,6 +353,7 @@ class ServiceFunction(Construct):
         self._grant_coordination()
         self._grant_events()
         self._grant_keys_and_secret()
+        self._grant_anchors()
         self._acknowledge_tracing_permissions()
         self._explain_checkov_skips()
 
@@ -396,7 +417,8 @@ class ServiceFunction(Construct):
     def _grant_tables(self) -> None:
         for table_spec, access in self.spec.table_access:
             table = self._shared.tables.for_spec(table_spec)
-            self._allow(access.actions, [table.arn])
+            if access.actions:
+                self._allow(access.actions, [table.arn])
             if access.index_actions:
                 self._allow(access.index_actions, table.index_arns_of(access.indexes))
         writes = any(access.writes for _, access in self.spec.table_access)
@@ -441,6 +463,12 @@ class ServiceFunction(Construct):
             # Seals the initiator's e-mail and address; nothing here ever decrypts them.
             self._shared.keys.allow_audit_field_sealing(self.role)
         self._grant_processor()
+
+    def _grant_anchors(self) -> None:
+        if self.spec.anchors == "write":
+            self._shared.anchors.allow_anchoring(self.role)
+        elif self.spec.anchors == "read":
+            self._shared.anchors.allow_reading(self.role)
 
     def _simulator_memory(self) -> tuple[str, ...]:
         uses_simulator = self._shared.config.processor == SIMULATED
@@ -506,6 +534,7 @@ class Functions(Construct):
         tables: Tables,
         secret: ProcessorSecret,
         event_bus: events.IEventBus,
+        anchors: AnchorBucket,
     ) -> None:
         super().__init__(scope, construct_id)
         shared = SharedResources(
@@ -513,10 +542,11 @@ class Functions(Construct):
             keys=keys,
             tables=tables,
             secret=secret,
+            anchors=anchors,
             code=runtime_code(),
             powertools=self._powertools_layer(),
             environment_values={
-                **_environment_values(config, keys, tables, secret),
+                **_environment_values(config, keys, tables, secret, anchors),
                 VARIABLES["event_bus_name"]: event_bus.event_bus_name,
             },
             event_bus=event_bus,
@@ -570,6 +600,10 @@ class Functions(Construct):
         return self.by_spec[STREAM_PUBLISHER.construct_id]
 
     @property
+    def anchor(self) -> lambda_.Function:
+        return self.by_spec[ANCHOR.construct_id].function
+
+    @property
     def dead_letter_queues(self) -> dict[str, sqs.Queue]:
         return {
             name: built.dead_letter_queue
@@ -590,7 +624,11 @@ class Functions(Construct):
 
 
 def _environment_values(
-    config: ServiceConfig, keys: Keys, tables: Tables, secret: ProcessorSecret
+    config: ServiceConfig,
+    keys: Keys,
+    tables: Tables,
+    secret: ProcessorSecret,
+    anchors: AnchorBucket,
 ) -> dict[str, str]:
     """Every value a function may be given, keyed by variable name; each takes its own subset."""
     settings = {
@@ -606,6 +644,7 @@ def _environment_values(
         "reconcile_after_minutes": str(config.reconcile_after_minutes),
         "stale_pending_hours": str(config.stale_pending_hours),
         "processor_reconcile_window_hours": str(config.processor_reconcile_window_hours),
+        "anchor_bucket": anchors.bucket.bucket_name,
         "fx_rates_table": tables.fx_rates.table.table_name,
     }
     values = {VARIABLES[field]: value for field, value in settings.items()}

@@ -77,13 +77,14 @@ def test_variables_per_function() -> None:
         | processor
         | powertools
         | {"RECONCILE_AFTER_MINUTES", "STALE_PENDING_HOURS"},
-        "Verifier": tables | powertools,  # the idempotency table holds its checkpoints
+        "Verifier": tables | powertools | {"ANCHOR_BUCKET_NAME"},  # the idempotency table holds its checkpoints
         "ProcessorReconciler": tables
         | processor
         | powertools
         | {"RECONCILE_AFTER_MINUTES", "PROCESSOR_RECONCILE_WINDOW_HOURS"},
         "FxRates": {"FX_RATES_TABLE_NAME"} | powertools,
         "StreamPublisher": {"LEDGER_TABLE_NAME", "AUDIT_TABLE_NAME", "EVENT_BUS_NAME"} | powertools,
+        "Anchor": {"LEDGER_TABLE_NAME", "ANCHOR_BUCKET_NAME"} | powertools,
     }
 
 

@@ -74,6 +74,8 @@ EXPECTED_DATA_GRANTS = {
         "audit": {"dynamodb:Query"},
         # its lease and segment checkpoints (only `lease#`/`checkpoint#` items)
         "idempotency": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "bucket:anchors": {"s3:ListBucket"},
+        "bucket:anchors/anchors/*": {"s3:GetObject"},
         **TABLE_KEY_WRITES,
         **DEAD_LETTERS,
     },
@@ -108,6 +110,16 @@ EXPECTED_DATA_GRANTS = {
         **TABLE_KEY_WRITES,
         **DEAD_LETTERS,
     },
+    "Anchor": {
+        # heads_changed_in: the sparse index only, never the table itself
+        "ledger/index/chain-heads-by-hour": {"dynamodb:Query"},
+        "key:tables": {"kms:Decrypt", "kms:DescribeKey"},
+        # the latest anchor to chain to, and the new one (operations key: GenerateDataKey,
+        # Decrypt, in DEAD_LETTERS); no delete, no retention change
+        "bucket:anchors": {"s3:ListBucket"},
+        "bucket:anchors/anchors/*": {"s3:GetObject", "s3:PutObject"},
+        **DEAD_LETTERS,
+    },
 }
 # With a real processor: its secret instead of the simulator's memory.
 SECRET = {"secret": {"secretsmanager:GetSecretValue"}}
@@ -131,9 +143,10 @@ EXPECTED_WITH_STRIPE = {
     },
     "FxRates": EXPECTED_DATA_GRANTS["FxRates"],
     "StreamPublisher": EXPECTED_DATA_GRANTS["StreamPublisher"],
+    "Anchor": EXPECTED_DATA_GRANTS["Anchor"],
 }
 FUNCTIONS = tuple(EXPECTED_DATA_GRANTS)
-SCHEDULED = ("Reconciler", "Verifier", "ProcessorReconciler", "FxRates")
+SCHEDULED = ("Reconciler", "Verifier", "ProcessorReconciler", "FxRates", "Anchor")
 HISTORY_DESTROYING = ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
 
 
@@ -148,6 +161,7 @@ def _labels(synthesized: Synthesized, function: str) -> dict[str, str]:
         "key:audit-fields": "Keys/AuditFields/Resource",
         "key:operations": "Keys/Operations/Resource",
         "log-group": f"Functions/{function}/Logs/Resource",
+        "bucket:anchors": "Anchors/Bucket/Resource",
     }
     labels = {
         json.dumps({"Fn::GetAtt": [synthesized.logical_id(path), "Arn"]}): label
@@ -171,7 +185,7 @@ def _label(resource: Any, labels: dict[str, str]) -> str:
     if resource == "*":
         return "*"
     join = resource.get("Fn::Join") if isinstance(resource, dict) else None
-    if join and len(join[1]) == 2 and str(join[1][1]).startswith("/index/"):
+    if join and len(join[1]) == 2 and str(join[1][1]).startswith(("/index/", "/anchors/")):
         return labels[json.dumps(join[1][0])] + str(join[1][1])
     return labels.get(json.dumps(resource), json.dumps(resource))
 

@@ -18,6 +18,7 @@ FUNCTIONS = (
     "ProcessorReconciler",
     "FxRates",
     "StreamPublisher",
+    "Anchor",
 )
 PREFIX = "refund-service-dev-"
 
@@ -89,6 +90,7 @@ def test_the_expected_alarms_exist(synthesized: Synthesized) -> None:
         "FxRatesStale",
         "StreamIteratorAge",
         "StreamFailedDeliveries",
+        "AnchorDeadLetters",
         *(f"{function}{kind}" for function in FUNCTIONS for kind in ("Errors", "Throttles")),
     }
 

@@ -15,7 +15,13 @@ from stacks.app import build
 from stacks.constructs.functions import FUNCTIONS, FunctionSpec
 from tests.infra.conftest import Synthesized, arn_of, cdk_json_context
 
-EXPECTED = {"Reconciler": 300, "Verifier": 1800, "ProcessorReconciler": 3600, "FxRates": 10800}
+EXPECTED = {
+    "Reconciler": 300,
+    "Verifier": 1800,
+    "ProcessorReconciler": 3600,
+    "FxRates": 10800,
+    "Anchor": 3600,
+}
 SCHEDULED = [spec for spec in FUNCTIONS if spec.construct_id in EXPECTED]
 
 

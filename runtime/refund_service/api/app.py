@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     ResponseValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from refund_service.api import search_routes, views
@@ -26,6 +26,7 @@ from refund_service.api.models import (
     ChargebackRequest,
     ChargebackResponse,
     ErrorResponse,
+    LedgerPageResponse,
     LedgerResponse,
     PaymentRequest,
     RefundCreated,
@@ -55,6 +56,22 @@ SECURITY_SCHEME = "bearerAuth"
 TransactionId = Annotated[str, Path(min_length=1, max_length=128)]
 RefundId = Annotated[str, Path(min_length=1, max_length=160)]
 ChargebackIdPath = Annotated[str, Path(min_length=1, max_length=128)]
+PageLimit = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=queries.MAX_PAGE_LIMIT,
+        description=f"Items per page, 1 to {queries.MAX_PAGE_LIMIT}",
+    ),
+]
+PageCursor = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=512,
+        description="`next_cursor` of the previous page; absent for the first page",
+    ),
+]
 
 
 def _error(description: str) -> OpenAPIResponse:
@@ -177,34 +194,44 @@ def build_app(get_runtime: Callable[[], ApiRuntime]) -> APIGatewayHttpResolver:
 
     @app.get(
         "/transactions/<transaction_id>/ledger",
-        summary="Summary and all entries",
+        summary="Summary and entries, a page at a time",
         responses={
-            200: _ok(LedgerResponse, "The ledger of one transaction"),
+            200: _ok(LedgerPageResponse, "The ledger of one transaction: one page of entries"),
             404: _error("TRANSACTION_NOT_FOUND"),
             **COMMON_ERRORS,
         },
         security=[{SECURITY_SCHEME: ["refunds:read"]}],
         tags=["transactions"],
     )
-    def get_ledger(transaction_id: TransactionId) -> Response[LedgerResponse]:
+    def get_ledger(
+        transaction_id: TransactionId,
+        limit: PageLimit = queries.DEFAULT_PAGE_LIMIT,
+        cursor: PageCursor = None,
+    ) -> Response[LedgerPageResponse]:
         logger.thread_safe_append_keys(transaction_id=transaction_id)
-        state = queries.load_transaction(get_runtime().services.store, transaction_id)
-        return _json(200, views.ledger_view(state))
+        store = get_runtime().services.store
+        page = queries.get_ledger_page(store, transaction_id, limit, cursor)
+        return _json(200, views.ledger_page_view(page))
 
     @app.get(
         "/transactions/<transaction_id>/audit",
-        summary="Audit trail, chain verified",
+        summary="Audit trail, a page at a time; the whole chain verified",
         responses={
-            200: _ok(AuditResponse, "The audit trail"),
+            200: _ok(AuditResponse, "One page of the audit trail"),
             404: _error("TRANSACTION_NOT_FOUND"),
             **COMMON_ERRORS,
         },
         security=[{SECURITY_SCHEME: ["refunds:read"]}],
         tags=["transactions"],
     )
-    def get_audit(transaction_id: TransactionId) -> Response[AuditResponse]:
+    def get_audit(
+        transaction_id: TransactionId,
+        limit: PageLimit = queries.DEFAULT_PAGE_LIMIT,
+        cursor: PageCursor = None,
+    ) -> Response[AuditResponse]:
         logger.thread_safe_append_keys(transaction_id=transaction_id)
-        view = queries.get_audit(get_runtime().services.store, transaction_id)
+        store = get_runtime().services.store
+        view = queries.get_audit(store, transaction_id, limit, cursor)
         return _json(200, views.audit_view(view))
 
     @app.post(

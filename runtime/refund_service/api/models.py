@@ -191,6 +191,12 @@ class LedgerResponse(BaseModel):
     entries: list[EntryModel]
 
 
+class LedgerPageResponse(LedgerResponse):
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page"
+    )
+
+
 class ChargebackModel(BaseModel):
     chargeback_id: str
     amount: int
@@ -250,6 +256,24 @@ class ChainModel(BaseModel):
     length: int
 
 
+class RepeatedRefusalModel(BaseModel):
+    action: str
+    error_code: str
+    initiator_id: str
+    first_at: str
+    last_at: str
+    count: int = Field(description="Identical refusals in this window so far")
+    recorded: int = Field(description="The count the audit chain last attested")
+    first_seq: int = Field(description="The audit record of the first of them")
+
+
 class AuditResponse(BaseModel):
     records: list[AuditRecordModel]
-    chain: ChainModel
+    chain: ChainModel = Field(description="Verified over the whole chain, not only this page")
+    repeated_refusals: list[RepeatedRefusalModel] = Field(
+        default_factory=list,
+        description="Identical refusals being counted rather than each recorded",
+    )
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null on the last page"
+    )

@@ -11,7 +11,7 @@ from refund_service.domain.ledger import Entry
 from refund_service.domain.refund import Refund
 from refund_service.domain.summary import Summary
 from refund_service.service.ports import TransactionState
-from refund_service.service.queries import AuditView, RefundView
+from refund_service.service.queries import AuditView, LedgerPage, RefundView
 
 
 def summary_view(summary: Summary) -> dict[str, Any]:
@@ -77,6 +77,14 @@ def ledger_view(state: TransactionState) -> dict[str, Any]:
     }
 
 
+def ledger_page_view(page: LedgerPage) -> dict[str, Any]:
+    return {
+        "summary": summary_view(page.summary),
+        "entries": [entry_view(e) for e in page.entries],
+        "next_cursor": page.next_cursor,
+    }
+
+
 def chargeback_view(chargeback: Chargeback, state: TransactionState) -> dict[str, Any]:
     return {
         "chargeback_id": chargeback.chargeback_id,
@@ -131,4 +139,11 @@ def audit_view(view: AuditView) -> dict[str, Any]:
     chain: dict[str, Any] = {"valid": view.chain.valid, "length": view.chain.length}
     if not view.chain.valid:
         chain.update(first_invalid_seq=view.chain.first_invalid_seq, reason=view.chain.reason)
-    return {"records": [audit_record_view(r) for r in view.records], "chain": chain}
+    return {
+        "records": [audit_record_view(r) for r in view.records],
+        "chain": chain,
+        "repeated_refusals": [
+            {k: v for k, v in asdict(tally).items() if k != "fingerprint"} for tally in view.repeats
+        ],
+        "next_cursor": view.next_cursor,
+    }

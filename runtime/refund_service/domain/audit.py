@@ -34,6 +34,8 @@ class AuditAction(StrEnum):
     CHARGEBACK_RESOLVED = "CHARGEBACK_RESOLVED"
     CHARGEBACK_REJECTED = "CHARGEBACK_REJECTED"
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    # The final count of identical refusals whose window closed after the last attested one.
+    REFUSALS_COUNTED = "REFUSALS_COUNTED"
 
 
 @dataclass(frozen=True)
@@ -150,25 +152,65 @@ class ChainVerification:
     reason: str | None = None
 
 
-def verify_chain(records: list[AuditRecord], head: ChainHead | None = None) -> ChainVerification:
-    """Check sequence, links and hashes; with `head`, also that nothing was cut from the end."""
-    previous = GENESIS_HASH
-    for position, record in enumerate(records, start=1):
+class ChainVerifier:
+    """`verify_chain` one record at a time, so a long chain is checked in bounded memory."""
+
+    def __init__(self) -> None:
+        self.length = 0
+        self._previous = GENESIS_HASH
+        self._failure: ChainVerification | None = None
+
+    def feed(self, record: AuditRecord) -> None:
+        if self._failure is not None:
+            self.length += 1
+            return
+        self.length += 1
         problem = None
-        if record.seq != position:
-            problem = f"expected record {position}, found {record.seq}"
-        elif record.prev_hash != previous:
+        if record.seq != self.length:
+            problem = f"expected record {self.length}, found {record.seq}"
+        elif record.prev_hash != self._previous:
             problem = "link to the previous record is broken"
         elif record.hash != _safe_hash(record):
             problem = "record content does not match its hash"
         if problem:
-            return ChainVerification(False, len(records), position, problem)
-        previous = record.hash
-    if head is not None and (head.seq != len(records) or head.hash != previous):
-        return ChainVerification(
-            False,
-            len(records),
-            min(head.seq, len(records)) + 1,
-            "chain head does not match the last record",
-        )
-    return ChainVerification(True, len(records))
+            self._failure = ChainVerification(False, 0, self.length, problem)
+        self._previous = record.hash
+
+    def result(self, head: ChainHead | None = None) -> ChainVerification:
+        if self._failure is not None:
+            return replace(self._failure, length=self.length)
+        if head is not None and (head.seq != self.length or head.hash != self._previous):
+            return ChainVerification(
+                False,
+                self.length,
+                min(head.seq, self.length) + 1,
+                "chain head does not match the last record",
+            )
+        return ChainVerification(True, self.length)
+
+
+def verify_chain(records: list[AuditRecord], head: ChainHead | None = None) -> ChainVerification:
+    """Check sequence, links and hashes; with `head`, also that nothing was cut from the end."""
+    verifier = ChainVerifier()
+    for record in records:
+        verifier.feed(record)
+    return verifier.result(head)
+
+
+@dataclass(frozen=True)
+class RepeatTally:
+    """Identical refusals of one caller on one transaction within a window, kept on the head.
+
+    `recorded` is the count the audit chain last attested; the chain gets a record each time
+    `count` reaches a power of two, so N repeats leave about log2(N) records.
+    """
+
+    fingerprint: str
+    action: str
+    error_code: str
+    initiator_id: str
+    first_at: str
+    last_at: str
+    count: int = 1
+    recorded: int = 1
+    first_seq: int = 0

@@ -24,7 +24,9 @@ from refund_service.adapters.dynamodb.ledger_store import DynamoDBLedgerStore
 from refund_service.adapters.dynamodb.segment_scan import DynamoDBSegmentScanner
 from refund_service.bootstrap import aws_client
 from refund_service.observability import PowertoolsMetricsSink, logger, metrics, tracer
-from refund_service.observability_names import LEDGER_MISMATCH, LEDGER_VERIFIED
+from refund_service.handlers.anchor import anchor_store
+from refund_service.observability_names import ANCHOR_MISMATCH, LEDGER_MISMATCH, LEDGER_VERIFIED
+from refund_service.service.anchoring import AnchorStore, CachedAnchors
 from refund_service.service.ports import LedgerStore
 from refund_service.service.queries import Verification, verify_all
 from refund_service.service.verification import (
@@ -39,6 +41,7 @@ ENVIRONMENT = (
     "LEDGER_TABLE_NAME",
     "AUDIT_TABLE_NAME",
     "IDEMPOTENCY_TABLE_NAME",
+    "ANCHOR_BUCKET_NAME",
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
 )
@@ -71,22 +74,38 @@ def _describe(failure: Verification) -> dict[str, Any]:
         "chain_valid": failure.chain.valid,
         "chain_reason": failure.chain.reason,
         "problems": list(failure.problems),
+        "anchor": failure.anchor.reason if failure.anchor else None,
+        "anchor_id": failure.anchor.anchor_id if failure.anchor else None,
     }
 
 
+def anchors() -> AnchorStore | None:
+    """The audit-chain anchors, where a bucket (or locally a folder) is configured."""
+    found = anchor_store(settings())
+    return CachedAnchors(found) if found is not None else None
+
+
 def _emit(checked: int, failures: list[Verification]) -> None:
+    """LedgerMismatch counts every failure, an anchor disagreement too; AnchorMismatch those."""
     sink = PowertoolsMetricsSink()
     sink.count(LEDGER_VERIFIED, checked)
     sink.count(LEDGER_MISMATCH, len(failures))
+    sink.count(ANCHOR_MISMATCH, sum(1 for f in failures if f.anchor and not f.anchor.ok))
     for failure in failures:
         logger.error("ledger verification found a mismatch", extra=_describe(failure))
 
 
-def verify_one(ledger: LedgerStore, transaction_id: str) -> dict[str, Any]:
-    report = verify_all(ledger, [transaction_id])
+def verify_one(
+    ledger: LedgerStore, transaction_id: str, anchored: AnchorStore | None = None
+) -> dict[str, Any]:
+    report = verify_all(ledger, [transaction_id], anchored)
     _emit(report.checked, report.failures)
     first = report.first_failure
-    result: dict[str, Any] = {"checked": report.checked, "mismatches": len(report.failures)}
+    result: dict[str, Any] = {
+        "checked": report.checked,
+        "mismatches": len(report.failures),
+        "anchor_mismatches": sum(1 for f in report.failures if f.anchor and not f.anchor.ok),
+    }
     if first is not None:
         result["first_mismatch"] = _describe(first)
     return result
@@ -121,6 +140,7 @@ def sweep(
             WORKERS,
             time_left,
             PER_PAGE_SECONDS,
+            anchors(),
         ).run(run_id, owned_segments(group))
     finally:
         lease.release(owner)
@@ -156,7 +176,7 @@ def run_once(
     for the event's group of segments."""
     event = event or {}
     if event.get("transaction_id"):
-        return verify_one(ledger, str(event["transaction_id"]))
+        return verify_one(ledger, str(event["transaction_id"]), anchors())
     today = datetime.now(UTC).date().isoformat()
     group = int(event.get("group", 0))
     return sweep(ledger, settings(), time_left or _local_time_left(), today, group)

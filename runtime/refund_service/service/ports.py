@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from refund_service.domain.audit import AuditRecord, ChainHead
+from refund_service.domain.audit import AuditRecord, ChainHead, RepeatTally
 from refund_service.domain.chargeback import Chargeback
 from refund_service.domain.ledger import Entry
 from refund_service.domain.refund import Refund
@@ -23,6 +23,8 @@ class Head:
     request_digest: str | None = None  # of the body that recorded the payment
     customer_reference: str | None = None
     chargebacks: dict[str, Chargeback] = field(default_factory=dict)  # by chargeback_id
+    # Repeated identical refusals counted in the current window, by fingerprint.
+    repeats: dict[str, RepeatTally] = field(default_factory=dict)
     stored: bool = False  # False when nothing was ever written for this transaction
 
 
@@ -53,6 +55,10 @@ class Change:
     refunds: tuple[Refund, ...] = ()
     audit: tuple[AuditRecord, ...] = ()
     payment_aliases: tuple[str, ...] = ()  # processor payment ids that name this transaction
+    # A change that only counts a repeated refusal writes no audit record: it is conditional
+    # on the tally it read (fingerprint, count), so two counts cannot both be lost in one.
+    repeat_guard: tuple[str, int] | None = None
+    touched_at: str = ""  # the head's updated_at when the change writes no audit record
 
 
 def after(state: TransactionState, change: Change) -> TransactionState:
@@ -101,6 +107,19 @@ class LedgerStore(Protocol):
         ...
 
     def audit_records(self, transaction_id: str) -> list[AuditRecord]: ...
+
+    def load_head(self, transaction_id: str) -> Head:
+        """The head item alone (one strongly consistent read); an unstored head if none."""
+        ...
+
+    def entries_page(
+        self, transaction_id: str, after_seq: int, limit: int
+    ) -> tuple[list[Entry], bool]:
+        """Up to `limit` entries with seq above `after_seq`, in order; and whether more follow."""
+        ...
+
+    def iter_audit_records(self, transaction_id: str) -> Iterator[AuditRecord]:
+        """The audit records in order, read page by page as they are consumed."""
 
     def refunds_created_between(
         self, since: datetime, until: datetime

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from refund_service import observability_names as names
 from refund_service.domain.allocation import allocate_refund
-from refund_service.domain.audit import AuditAction, digest
+from refund_service.domain.audit import AuditAction, RepeatTally, digest
 from refund_service.domain.chargeback import check_no_open_dispute
 from refund_service.domain.eligibility import check_refundable
 from refund_service.domain.errors import DomainError, ErrorCode
@@ -32,7 +32,7 @@ from refund_service.domain.summary import Summary
 from refund_service.service.changes import ChangeBuilder
 from refund_service.service.context import Caller, Services, timestamp, with_retries
 from refund_service.service.payments import payment_reference
-from refund_service.service.ports import TransactionState, after
+from refund_service.service.ports import Change, Head, TransactionState, after
 from refund_service.service.processor_calls import SEND_MARGIN, processor_request, send_deadline
 from refund_service.service.settlement import settle
 
@@ -142,17 +142,7 @@ def _reserve(services: Services, cmd: RefundCommand, caller: Caller) -> _Reserva
             if not summary.exists:  # nothing to audit against: counted, never stored
                 services.metrics.count(names.REJECTED_UNKNOWN_TRANSACTION)
                 raise
-            builder.audit(
-                AuditAction.REFUND_REJECTED,
-                amount=cmd.amount,
-                currency=cmd.currency,
-                details={
-                    "error_code": refusal.code.value,
-                    "message": refusal.message,
-                    **refusal.details,
-                },
-            )
-            services.store.commit(builder.build(as_fact=True))
+            services.store.commit(_rejection(builder, cmd, caller, refusal, now))
             raise
         refund = _reserve_in(builder, services, cmd, caller, amount, quote)
         change = builder.build()
@@ -160,6 +150,115 @@ def _reserve(services: Services, cmd: RefundCommand, caller: Caller) -> _Reserva
         return _Reservation(refund, after(state, change), resumed=False)
 
     return with_retries(services, attempt)
+
+
+# Identical refusals (same caller, same refusal, same request) within this window are counted
+# on the head; the audit chain gets a record only when the count reaches a power of two.
+REPEAT_WINDOW = timedelta(hours=1)
+MAX_TALLIES = 32  # tallies kept on one head: it must stay far below DynamoDB's 400 KB
+
+
+def _fingerprint(cmd: RefundCommand, caller: Caller, refusal: DomainError) -> str:
+    request = {
+        "transaction_id": cmd.transaction_id,
+        "reason": cmd.reason.value,
+        "amount": cmd.amount,
+        "currency": cmd.currency,
+        "metadata": cmd.metadata,
+    }
+    who = [caller.initiator.type, caller.initiator.id]
+    return digest([*who, refusal.code.value, digest(request)])[:32]
+
+
+def _live(tally: RepeatTally, now: datetime) -> bool:
+    return now < datetime.fromisoformat(tally.first_at) + REPEAT_WINDOW
+
+
+def _rejection(
+    builder: ChangeBuilder,
+    cmd: RefundCommand,
+    caller: Caller,
+    refusal: DomainError,
+    now: datetime,
+) -> Change:
+    """The change that audits a refusal: the full records for the first of its kind in a
+    window, then one record at each power of two, and in between only the count."""
+    head = builder.state.head
+    fingerprint = _fingerprint(cmd, caller, refusal)
+    tally = head.repeats.get(fingerprint)
+    details = {"error_code": refusal.code.value, "message": refusal.message, **refusal.details}
+    if tally is not None and _live(tally, now):
+        return _repeat(builder, cmd, tally, details)
+    builder.audit(
+        AuditAction.REFUND_REJECTED, amount=cmd.amount, currency=cmd.currency, details=details
+    )
+    _close_tallies(builder, head, now, leaving=fingerprint)
+    change = builder.build(as_fact=True)
+    first = RepeatTally(
+        fingerprint=fingerprint,
+        action=AuditAction.REFUND_REJECTED.value,
+        error_code=refusal.code.value,
+        initiator_id=caller.initiator.id,
+        first_at=builder.now,
+        last_at=builder.now,
+        first_seq=next(r.seq for r in change.audit if r.action is AuditAction.REFUND_REJECTED),
+    )
+    repeats = {**_kept_tallies(head, now, leaving=fingerprint), fingerprint: first}
+    return replace(change, head=replace(change.head, repeats=repeats))
+
+
+def _repeat(
+    builder: ChangeBuilder, cmd: RefundCommand, tally: RepeatTally, details: dict[str, Any]
+) -> Change:
+    state, count = builder.state, tally.count + 1
+    counted = replace(tally, count=count, last_at=builder.now)
+    guard = (tally.fingerprint, tally.count)
+    if count & (count - 1):  # not a power of two: counted on the head, no audit record
+        head = replace(state.head, repeats={**state.head.repeats, tally.fingerprint: counted})
+        return Change(state.head, head, repeat_guard=guard, touched_at=builder.now)
+    fresh = ChangeBuilder(state, builder.now, builder.initiator, builder.correlation_id)
+    fresh.audit(
+        AuditAction.REFUND_REJECTED,
+        amount=cmd.amount,
+        currency=cmd.currency,
+        details={
+            **details,
+            "repeated": count,
+            "since": tally.first_at,
+            "first_seq": tally.first_seq,
+        },
+    )
+    change = fresh.build(as_fact=True)
+    attested = replace(counted, recorded=count)
+    repeats = {**state.head.repeats, tally.fingerprint: attested}
+    return replace(change, head=replace(change.head, repeats=repeats), repeat_guard=guard)
+
+
+def _kept_tallies(head: Head, now: datetime, leaving: str) -> dict[str, RepeatTally]:
+    """The tallies still counting, the newest MAX_TALLIES - 1 of them (room for one more)."""
+    live = [t for fp, t in head.repeats.items() if fp != leaving and _live(t, now)]
+    live.sort(key=lambda t: t.last_at, reverse=True)
+    return {t.fingerprint: t for t in live[: MAX_TALLIES - 1]}
+
+
+def _close_tallies(builder: ChangeBuilder, head: Head, now: datetime, leaving: str) -> None:
+    """Tallies about to leave the head put their final count in the chain first, where it
+    is more than the chain last attested."""
+    kept = _kept_tallies(head, now, leaving)
+    for tally in head.repeats.values():
+        if tally.fingerprint in kept or tally.count == tally.recorded:
+            continue
+        builder.audit(
+            AuditAction.REFUSALS_COUNTED,
+            details={
+                "error_code": tally.error_code,
+                "initiator_id": tally.initiator_id,
+                "repeated": tally.count,
+                "since": tally.first_at,
+                "until": tally.last_at,
+                "first_seq": tally.first_seq,
+            },
+        )
 
 
 def _reserve_in(

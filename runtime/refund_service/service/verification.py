@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from refund_service.service.ports import LedgerStore
+from refund_service.service.anchoring import AnchorStore
 from refund_service.service.queries import Verification, verify_transaction
 from refund_service.service.reconciler import Checkpoints
 
@@ -80,6 +81,7 @@ class Sweep:
     # Seconds left, and what one more page may take: no page starts that could not finish.
     time_left: Callable[[], float]
     per_page: float
+    anchors: AnchorStore | None = None  # with them, each chain is checked against its anchor
 
     def run(self, run_id: str, owned: range | None = None) -> SweepReport:
         """Take the run's segments (`owned`, or all of them) as far as the time allows."""
@@ -101,7 +103,9 @@ class Sweep:
         checked_now, failures = 0, []
         while not progress.done and self.time_left() > self.per_page:
             ids, following = self.scanner.page(segment, self.segments, progress.start, PAGE)
-            results = [verify_transaction(self.store, transaction_id) for transaction_id in ids]
+            results = [
+                verify_transaction(self.store, transaction_id, self.anchors) for transaction_id in ids
+            ]
             page_failures = [result for result in results if not result.ok]
             failures += page_failures
             checked_now += len(results)

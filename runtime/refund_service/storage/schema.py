@@ -2,12 +2,14 @@
 
 PaymentLedger: one partition per transaction (`pk = TXN#<id>`) holding the head item
 (summary and audit chain head), the entries and the refund records; a GSI to find a refund by
-id and a sparse GSI holding only pending refunds. PaymentAuditTrail: one partition per
+id, a sparse GSI holding only pending refunds, and a GSI of chain heads by the hour they last
+changed (read by the hourly anchoring). PaymentAuditTrail: one partition per
 transaction and a GSI by initiator and time. The idempotency table expires records by TTL.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +55,22 @@ REFUND_ID_INDEX = "refund-id"
 PENDING_REFUNDS_INDEX = "pending-refunds"
 BY_INITIATOR_INDEX = "by-initiator"
 PENDING_BUCKET = "PENDING"
+CHAIN_HEADS_BY_HOUR_INDEX = "chain-heads-by-hour"
+# Heads changed within one hour are spread over this many index partitions, so a busy hour
+# cannot exceed one partition's write rate; the anchoring reads them all.
+ANCHOR_SHARDS = 16
+
+
+def anchor_bucket(transaction_id: str, hour: str) -> str:
+    """The index partition of a head changed during `hour` (ISO text cut to the hour)."""
+    shard = int(hashlib.sha256(transaction_id.encode()).hexdigest()[:8], 16) % ANCHOR_SHARDS
+    return f"{hour}#{shard:02d}"
+
+
+def anchor_buckets(hour: str) -> list[str]:
+    """Every index partition of one hour."""
+    return [f"{hour}#{shard:02d}" for shard in range(ANCHOR_SHARDS)]
+
 
 REFUNDS_BY_TRANSACTION_INDEX = "refunds-by-transaction"
 REFUNDS_BY_STATUS_INDEX = "refunds-by-status"
@@ -76,6 +94,13 @@ LEDGER_TABLE = TableSpec(
             KeyAttribute("pending_since"),
             projection="INCLUDE",
             non_key_attributes=("transaction_id", "refund_id"),
+        ),
+        IndexSpec(
+            CHAIN_HEADS_BY_HOUR_INDEX,
+            KeyAttribute("anchor_bucket"),
+            KeyAttribute("transaction_id"),
+            projection="INCLUDE",
+            non_key_attributes=("audit_seq", "audit_hash"),
         ),
         IndexSpec(REFUNDS_BY_TRANSACTION_INDEX, KeyAttribute("search_txn"), REFUND_SEARCH_SORT),
         IndexSpec(REFUNDS_BY_STATUS_INDEX, KeyAttribute("search_status"), REFUND_SEARCH_SORT),

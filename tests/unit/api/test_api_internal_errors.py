@@ -32,7 +32,7 @@ def assert_internal_error(status: int, body: dict[str, Any], headers: dict[str, 
 def test_a_failing_read_is_500_with_a_correlation_id_and_no_trace(
     module_api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(queries, "load_transaction", explode)
+    monkeypatch.setattr(queries, "get_ledger_page", explode)
     assert_internal_error(*module_api.call("GET", "/transactions/any/ledger"))
 
 

@@ -63,7 +63,8 @@ def test_the_ledger_has_the_spec_summary_and_balanced_entries(api: Api) -> None:
     status, body, _ = api.call("GET", f"/transactions/{tid}/ledger")
     # Then the summary carries the SPEC fields with the right amounts
     assert status == 200
-    assert set(body) == {"summary", "entries"}
+    assert set(body) == {"summary", "entries", "next_cursor"}
+    assert body["next_cursor"] is None
     summary = body["summary"]
     assert summary.keys() >= SUMMARY_FIELDS
     assert summary["status"] == "partially_refunded"
@@ -110,7 +111,8 @@ def test_the_audit_trail_is_a_verified_chain_without_personal_data_in_clear(api:
     status, body, _ = api.call("GET", "/transactions/txn-audit-1/audit")
     # Then it is the records and a valid chain over all of them
     assert status == 200
-    assert set(body) == {"records", "chain"}
+    assert set(body) == {"records", "chain", "repeated_refusals", "next_cursor"}
+    assert body["next_cursor"] is None and body["repeated_refusals"] == []
     records = body["records"]
     assert body["chain"]["valid"] is True
     assert body["chain"]["length"] == len(records)

@@ -9,7 +9,13 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from refund_service.adapters.dynamodb import refund_index
-from refund_service.domain.audit import AuditAction, AuditRecord, ChainHead, Initiator
+from refund_service.domain.audit import (
+    AuditAction,
+    AuditRecord,
+    ChainHead,
+    Initiator,
+    RepeatTally,
+)
 from refund_service.domain.chargeback import Chargeback, ChargebackStatus
 from refund_service.domain.ledger import (
     Account,
@@ -23,7 +29,7 @@ from refund_service.domain.ledger import (
 from refund_service.domain.refund import Refund, RefundStatus
 from refund_service.domain.summary import Summary
 from refund_service.service.ports import Head
-from refund_service.storage.schema import PENDING_BUCKET
+from refund_service.storage.schema import PENDING_BUCKET, anchor_bucket
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -111,6 +117,10 @@ def head_to_item(head: Head, now: str) -> dict[str, Any]:
         item["summary"] = {
             k: (v.value if hasattr(v, "value") else v) for k, v in asdict(summary).items()
         }
+    if now:  # the head enters the anchoring index under the hour it changed
+        item["anchor_bucket"] = anchor_bucket(summary.transaction_id, now[:13])
+    if head.repeats:
+        item["repeats"] = {fp: asdict(tally) for fp, tally in head.repeats.items()}
     if head.chargebacks:
         item["chargebacks"] = {
             cid: {**asdict(c), "status": c.status.value} for cid, c in head.chargebacks.items()
@@ -139,6 +149,7 @@ def head_from_item(item: dict[str, Any]) -> Head:
         chargebacks={
             cid: _chargeback_from_item(c) for cid, c in (item.get("chargebacks") or {}).items()
         },
+        repeats={fp: RepeatTally(**t) for fp, t in (item.get("repeats") or {}).items()},
         stored=True,
     )
 

@@ -14,6 +14,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from refund_service.adapters.dynamodb import codec, refund_index
+from refund_service.domain.audit import AuditRecord
+from refund_service.domain.ledger import Entry
 from refund_service.domain.refund import RefundStatus
 from refund_service.domain.summary import Summary
 from refund_service.service.ports import (
@@ -25,6 +27,7 @@ from refund_service.service.ports import (
 )
 from refund_service.service.search import REPORT_PAGE_SIZE, Bounds, IndexedRefund, time_bound
 from refund_service.storage.schema import (
+    CHAIN_HEADS_BY_HOUR_INDEX,
     PENDING_BUCKET,
     PENDING_REFUNDS_INDEX,
     REFUND_ID_INDEX,
@@ -32,6 +35,7 @@ from refund_service.storage.schema import (
     REFUNDS_BY_DAY_INDEX,
     REFUNDS_BY_STATUS_INDEX,
     REFUNDS_BY_TRANSACTION_INDEX,
+    anchor_buckets,
 )
 
 _NOT_EXISTS = "attribute_not_exists(pk)"
@@ -133,14 +137,65 @@ class DynamoDBLedgerStore:
                 break
         return refs
 
-    def audit_records(self, transaction_id: str) -> list[Any]:
+    def audit_records(self, transaction_id: str) -> list[AuditRecord]:
+        return list(self.iter_audit_records(transaction_id))
+
+    def iter_audit_records(self, transaction_id: str) -> Iterator[AuditRecord]:
         items = self._query_all(
             TableName=self._audit,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": codec.partition_key(transaction_id)}},
             ConsistentRead=True,
         )
-        return [codec.audit_from_item(item) for item in items]
+        for item in items:
+            yield codec.audit_from_item(item)
+
+    def load_head(self, transaction_id: str) -> Head:
+        item = self._client.get_item(
+            TableName=self._ledger,
+            Key={
+                "pk": {"S": codec.partition_key(transaction_id)},
+                "sk": {"S": codec.HEAD_SK},
+            },
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None:
+            return Head(Summary(transaction_id))
+        return codec.head_from_item(codec.deserialize(item))
+
+    def entries_page(
+        self, transaction_id: str, after_seq: int, limit: int
+    ) -> tuple[list[Entry], bool]:
+        items = self._query_all(
+            TableName=self._ledger,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+            ExpressionAttributeValues={
+                ":pk": {"S": codec.partition_key(transaction_id)},
+                ":first": {"S": codec.entry_sk(after_seq + 1)},
+                ":last": {"S": codec.entry_sk(10**8 - 1)},
+            },
+            ConsistentRead=True,
+            Limit=limit + 1,
+        )
+        entries: list[Entry] = []
+        for item in items:
+            if len(entries) == limit:
+                return entries, True
+            entries.append(codec.entry_from_item(item))
+        return entries, False
+
+    def heads_changed_in(self, hour: str) -> Iterator[tuple[str, int, str]]:
+        """(transaction id, audit seq, audit hash) of every head last changed in `hour`, from
+        the sparse index: what one hourly anchor covers, read shard by shard."""
+        for bucket in anchor_buckets(hour):
+            items = self._query_all(
+                TableName=self._ledger,
+                IndexName=CHAIN_HEADS_BY_HOUR_INDEX,
+                KeyConditionExpression="anchor_bucket = :b",
+                ExpressionAttributeValues={":b": {"S": bucket}},
+            )
+            for item in items:
+                yield item["transaction_id"], item["audit_seq"], item["audit_hash"]
 
     def transaction_ids(self) -> Iterator[str]:
         kwargs: dict[str, Any] = {
@@ -252,7 +307,7 @@ class DynamoDBLedgerStore:
             raise
 
     def _transact_items(self, change: Change) -> list[dict[str, Any]]:
-        now = change.audit[-1].timestamp if change.audit else ""
+        now = change.audit[-1].timestamp if change.audit else change.touched_at
         items = [self._head_put(change, now)]
         items += [self._put_new(self._ledger, codec.entry_to_item(e)) for e in change.entries]
         items += [
@@ -288,6 +343,11 @@ class DynamoDBLedgerStore:
                 ":seq": {"N": str(expected.chain.seq)},
                 ":hash": {"S": expected.chain.hash},
             }
+            if change.repeat_guard is not None:
+                fingerprint, count = change.repeat_guard
+                put["ConditionExpression"] += " AND repeats.#fp.#count = :count"
+                put["ExpressionAttributeNames"] = {"#fp": fingerprint, "#count": "count"}
+                put["ExpressionAttributeValues"][":count"] = {"N": str(count)}
         else:
             put["ConditionExpression"] = _NOT_EXISTS
         return {"Put": put}
