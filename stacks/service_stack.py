@@ -12,8 +12,8 @@ from constructs import Construct
 
 from refund_service.observability_names import SERVICE_NAME
 from stacks.config import ServiceConfig
-from stacks.constructs.change_stream import ChangeStream, RefundEventBus
 from stacks.constructs.anchors import AnchorBucket
+from stacks.constructs.change_stream import ChangeStream, RefundEventBus
 from stacks.constructs.functions import Functions
 from stacks.constructs.fx_rates import FxRatesMonitoring
 from stacks.constructs.http_api import HttpApi

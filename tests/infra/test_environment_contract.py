@@ -77,7 +77,9 @@ def test_variables_per_function() -> None:
         | processor
         | powertools
         | {"RECONCILE_AFTER_MINUTES", "STALE_PENDING_HOURS"},
-        "Verifier": tables | powertools | {"ANCHOR_BUCKET_NAME"},  # the idempotency table holds its checkpoints
+        "Verifier": tables
+        | powertools
+        | {"ANCHOR_BUCKET_NAME"},  # the idempotency table holds its checkpoints
         "ProcessorReconciler": tables
         | processor
         | powertools

@@ -23,8 +23,8 @@ from refund_service.adapters.dynamodb.coordination import DynamoDBCheckpoints, D
 from refund_service.adapters.dynamodb.ledger_store import DynamoDBLedgerStore
 from refund_service.adapters.dynamodb.segment_scan import DynamoDBSegmentScanner
 from refund_service.bootstrap import aws_client
-from refund_service.observability import PowertoolsMetricsSink, logger, metrics, tracer
 from refund_service.handlers.anchor import anchor_store
+from refund_service.observability import PowertoolsMetricsSink, logger, metrics, tracer
 from refund_service.observability_names import ANCHOR_MISMATCH, LEDGER_MISMATCH, LEDGER_VERIFIED
 from refund_service.service.anchoring import AnchorStore, CachedAnchors
 from refund_service.service.ports import LedgerStore

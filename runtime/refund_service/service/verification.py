@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from refund_service.service.ports import LedgerStore
 from refund_service.service.anchoring import AnchorStore
+from refund_service.service.ports import LedgerStore
 from refund_service.service.queries import Verification, verify_transaction
 from refund_service.service.reconciler import Checkpoints
 
@@ -104,7 +104,8 @@ class Sweep:
         while not progress.done and self.time_left() > self.per_page:
             ids, following = self.scanner.page(segment, self.segments, progress.start, PAGE)
             results = [
-                verify_transaction(self.store, transaction_id, self.anchors) for transaction_id in ids
+                verify_transaction(self.store, transaction_id, self.anchors)
+                for transaction_id in ids
             ]
             page_failures = [result for result in results if not result.ok]
             failures += page_failures
