@@ -21,8 +21,8 @@ def function_of(synthesized: Synthesized, spec: FunctionSpec) -> dict[str, Any]:
     return synthesized.resources[logical_id]
 
 
-def test_seven_functions(synthesized: Synthesized) -> None:
-    assert len(synthesized.of_type("AWS::Lambda::Function")) == len(FUNCTIONS) == 7
+def test_eight_functions(synthesized: Synthesized) -> None:
+    assert len(synthesized.of_type("AWS::Lambda::Function")) == len(FUNCTIONS) == 8
 
 
 @pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.construct_id)
