@@ -64,6 +64,8 @@ REACHES = (Delivery.ANSWERED, Delivery.LOST, Delivery.CRASH_AFTER)
 class Plan:
     decision: Decision = Decision.APPROVE
     delivery: Delivery = Delivery.ANSWERED
+    # Once the processor acted, call `busy_ledger` (the test makes the ledger refuse writes).
+    ledger_busy: bool = False
 
 
 class RefundState(StrEnum):
@@ -132,6 +134,7 @@ class ControlledProcessor:
         self.plans: deque[Plan] = deque()  # for the next requests; approve when empty
         self.hold = False  # hold the next request at a gate instead of answering
         self.gates: list[Gate] = []
+        self.busy_ledger: Callable[[], None] = lambda: None
         self._arrival = threading.Condition()
 
     # --- the port -----------------------------------------------------------------------------
@@ -193,6 +196,8 @@ class ControlledProcessor:
             # The transport gave up by send_by: the request never arrives.
             raise ProcessorTimeoutError("controlled: the request did not arrive in time")
         record = self._record(request, plan.decision)
+        if plan.ledger_busy:
+            self.busy_ledger()
         if plan.delivery is Delivery.LOST:
             raise ProcessorTimeoutError("controlled: the answer was lost")
         if plan.delivery is Delivery.CRASH_AFTER:
