@@ -162,6 +162,21 @@ def test_a_commit_from_a_head_that_moved_on_writes_nothing(store: LedgerStore) -
     assert _snapshot(store, "txn-1") == expected
 
 
+def test_a_stale_head_is_refused_even_when_nothing_it_writes_exists_yet(
+    store: LedgerStore,
+) -> None:
+    before = _paid(store)
+    store.commit(_reservation_change(before, 3_000))
+    stale = _reservation_change(before, 4_000)
+    unclaimed = replace(stale, entries=(), audit=tuple(replace(a, seq=99) for a in stale.audit))
+    expected = _snapshot(store, "txn-1")
+
+    with pytest.raises(ConcurrentUpdateError):
+        store.commit(unclaimed)
+
+    assert _snapshot(store, "txn-1") == expected
+
+
 def test_a_first_write_over_an_existing_head_is_refused(store: LedgerStore) -> None:
     empty = store.load("txn-1")
     store.commit(_payment_change(empty))
@@ -273,6 +288,15 @@ def test_pending_refunds_are_listed_oldest_first_before_the_cutoff(store: Ledger
     assert listed[0].pending_since == timestamp(START + timedelta(minutes=1))
     assert len(store.pending_refunds(START + timedelta(minutes=60), limit=2)) == 2
     assert store.pending_refunds(START + timedelta(minutes=1), limit=10) == []
+
+
+def test_the_pending_index_compares_moments_as_text(store: LedgerStore) -> None:
+    """As the GSI does: "...00.500+00:00" sorts before "...00.500000+00:00"."""
+    moment = START + timedelta(minutes=1, milliseconds=500)
+    store.commit(_reservation_change(_paid(store, "txn-a"), 1_000, pending_since=timestamp(moment)))
+
+    assert [r.refund_id for r in store.pending_refunds(moment, limit=10)] == ["txn-a-REFUND"]
+    assert store.pending_refunds(moment - timedelta(milliseconds=1), limit=10) == []
 
 
 def test_a_settled_refund_leaves_the_pending_index(store: LedgerStore) -> None:
