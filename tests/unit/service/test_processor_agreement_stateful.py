@@ -69,7 +69,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from refund_service.api.errors import ApiError
+from refund_service.api.errors import HTTP_STATUS, ApiError
 from refund_service.api.refund_creation import outcome_answer
 from refund_service.domain.audit import ChainHead
 from refund_service.domain.chargeback import ChargebackStatus, DisputeOutcome
@@ -114,7 +114,7 @@ STEPS_OF_TIME = (1, 20, 61, 300, 3_600)  # seconds; the send window is 60 s
 NOTHING_REFUNDED = ErrorCode.PROCESSOR_UNAVAILABLE.value
 DECLINED = ErrorCode.PROCESSOR_DECLINED.value
 
-# Half the requests go through plainly: the interesting ones need a paid refund to work on.
+# A third of the requests go through plainly: the interesting ones need a paid refund first.
 plans = st.one_of(
     st.just(Plan()),
     st.builds(Plan, st.sampled_from(list(Decision)), st.sampled_from(list(Delivery))),
@@ -267,9 +267,9 @@ class ProcessorAgreement(RuleBasedStateMachine):
         if isinstance(outcome, ProcessCrash):
             self.journal.answers.append(Answer(self.step, intent, None))
             return
-        if isinstance(outcome, DomainError):
-            answer = Answer(self.step, intent, 400, outcome.code.value)
-            self.journal.answers.append(answer)
+        if isinstance(outcome, DomainError):  # a refusal: nothing was reserved
+            status = HTTP_STATUS[outcome.code]
+            self.journal.answers.append(Answer(self.step, intent, status, outcome.code.value))
             return
         if not isinstance(outcome, RefundOutcome):
             raise outcome  # anything else is a failure of the service
