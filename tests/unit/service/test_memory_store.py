@@ -130,6 +130,20 @@ def test_an_unknown_transaction_loads_as_nothing_stored(store: LedgerStore) -> N
     assert list(store.transaction_ids()) == []
 
 
+def test_a_head_without_a_payment_is_stored_but_not_listed(store: LedgerStore) -> None:
+    """A refusal audited against a transaction never recorded keeps a chain, not a summary."""
+    builder = ChangeBuilder(store.load("txn-x"), NOW, USER.initiator, None)
+    builder.audit(AuditAction.IDEMPOTENCY_KEY_REUSED)
+    store.commit(builder.build())
+    _paid(store, "txn-1")
+
+    state = store.load("txn-x")
+    assert state.head.stored is True
+    assert state.summary.exists is False
+    assert len(store.audit_records("txn-x")) == 1
+    assert list(store.transaction_ids()) == ["txn-1"]
+
+
 # --- commit -----------------------------------------------------------------------------------
 
 
