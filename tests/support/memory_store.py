@@ -1,0 +1,163 @@
+"""A LedgerStore in memory, with the DynamoDB store's semantics, for fast service tests.
+
+What the DynamoDB store guarantees, this one does too (tests/unit/service/test_memory_store.py
+runs the same contract against both):
+- a commit is all-or-nothing and raises ConcurrentUpdateError when the stored head's audit
+  chain moved on (or, for a first write, when a head already exists);
+- entries, audit records and payment aliases are written only if they do not exist yet,
+  otherwise the whole commit fails with ConcurrentUpdateError; refund records are replaced;
+- the first kept outcome for a refund stays;
+- the pending-refunds "index" holds pending refunds with a `pending_since`, compared as text
+  and listed oldest first, like the sparse GSI.
+Whatever a caller could change (the dicts inside refunds, audit records, heads and kept
+outcomes) is copied in and out, so nothing stored changes through an alias; the rest of each
+record is frozen and shared.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from copy import deepcopy
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from refund_service.domain.audit import AuditRecord
+from refund_service.domain.ledger import Entry
+from refund_service.domain.refund import Refund, RefundStatus
+from refund_service.domain.summary import Summary
+from refund_service.service.ports import (
+    Change,
+    ConcurrentUpdateError,
+    Head,
+    PendingRefundRef,
+    TransactionState,
+)
+
+
+def _head(head: Head) -> Head:
+    return replace(head, chargebacks=dict(head.chargebacks))  # Chargeback itself is frozen
+
+
+def _refund(refund: Refund) -> Refund:
+    return replace(refund, metadata=deepcopy(refund.metadata), processor=deepcopy(refund.processor))
+
+
+def _audit(record: AuditRecord) -> AuditRecord:
+    return replace(record, details=deepcopy(record.details))
+
+
+@dataclass
+class _Partition:
+    """One transaction's items, as the ledger table's partition and the audit table's hold them."""
+
+    head: Head | None = None
+    entries: dict[int, Entry] = field(default_factory=dict)
+    refunds: dict[str, Refund] = field(default_factory=dict)
+    outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    audit: dict[int, AuditRecord] = field(default_factory=dict)
+
+
+class InMemoryLedgerStore:
+    def __init__(self) -> None:
+        self._partitions: dict[str, _Partition] = {}
+        self._aliases: dict[str, str] = {}  # processor payment id -> transaction id
+        self._lock = threading.Lock()
+        self.commits = 0  # successful commits, so a test can tell "nothing was written"
+
+    def _partition(self, transaction_id: str) -> _Partition:
+        return self._partitions.setdefault(transaction_id, _Partition())
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def load(self, transaction_id: str) -> TransactionState:
+        with self._lock:
+            part = self._partitions.get(transaction_id) or _Partition()
+            head = _head(part.head) if part.head else Head(Summary(transaction_id))
+            entries = tuple(part.entries[seq] for seq in sorted(part.entries))  # frozen
+            refunds = {rid: _refund(r) for rid, r in part.refunds.items()}
+            return TransactionState(head, entries, refunds, deepcopy(part.outcomes))
+
+    def find_refund(self, refund_id: str) -> str | None:
+        with self._lock:
+            for transaction_id, part in self._partitions.items():
+                if refund_id in part.refunds:
+                    return transaction_id
+            return None
+
+    def find_payment(self, processor_reference: str) -> str | None:
+        with self._lock:
+            return self._aliases.get(processor_reference)
+
+    def pending_refunds(self, older_than: datetime, limit: int) -> list[PendingRefundRef]:
+        # The index compares ISO strings, not moments: so does this.
+        cutoff = older_than.isoformat()
+        with self._lock:
+            refs = [
+                PendingRefundRef(r.transaction_id, r.refund_id, r.pending_since)
+                for part in self._partitions.values()
+                for r in part.refunds.values()
+                if r.status is RefundStatus.PENDING and r.pending_since and r.pending_since < cutoff
+            ]
+        refs.sort(key=lambda ref: (ref.pending_since, ref.transaction_id, ref.refund_id))
+        return refs[:limit]
+
+    def audit_records(self, transaction_id: str) -> list[AuditRecord]:
+        with self._lock:
+            part = self._partitions.get(transaction_id) or _Partition()
+            return [_audit(part.audit[seq]) for seq in sorted(part.audit)]
+
+    def transaction_ids(self) -> Iterator[str]:
+        with self._lock:
+            ids = [
+                tid
+                for tid, part in self._partitions.items()
+                if part.head is not None and part.head.summary.exists
+            ]
+        return iter(ids)
+
+    # --- writes -------------------------------------------------------------------------------
+
+    def keep_outcome(self, transaction_id: str, refund_id: str, result: dict[str, Any]) -> None:
+        with self._lock:
+            self._partition(transaction_id).outcomes.setdefault(refund_id, deepcopy(result))
+
+    def commit(self, change: Change) -> None:
+        transaction_id = change.head.summary.transaction_id
+        with self._lock:
+            part = self._partitions.get(transaction_id) or _Partition()
+            self._check(part, change)
+            part = self._partition(transaction_id)
+            part.head = _head(replace(change.head, stored=True))
+            part.entries.update({e.seq: e for e in change.entries})
+            part.refunds.update({r.refund_id: _refund(r) for r in change.refunds})
+            for record in change.audit:
+                self._partition(record.transaction_id).audit[record.seq] = _audit(record)
+            self._aliases.update({alias: transaction_id for alias in change.payment_aliases})
+            self.commits += 1
+
+    def _check(self, part: _Partition, change: Change) -> None:
+        """Every condition of the change, before anything is written."""
+        expected = change.expected
+        if expected.stored:
+            moved = part.head is None or part.head.chain != expected.chain
+        else:
+            moved = part.head is not None
+        if moved:
+            raise ConcurrentUpdateError(
+                f"{change.head.summary.transaction_id}: the head moved on since it was read"
+            )
+        taken = [f"entry {e.seq}" for e in change.entries if e.seq in part.entries]
+        taken += [
+            f"audit record {a.seq}"
+            for a in change.audit
+            if a.seq in self._audit_of(a.transaction_id)
+        ]
+        taken += [f"payment alias {p}" for p in change.payment_aliases if p in self._aliases]
+        if taken:
+            raise ConcurrentUpdateError(f"already written: {', '.join(taken)}")
+
+    def _audit_of(self, transaction_id: str) -> dict[int, AuditRecord]:
+        part = self._partitions.get(transaction_id)
+        return part.audit if part else {}
