@@ -108,6 +108,30 @@ class InMemoryLedgerStore:
             part = self._partitions.get(transaction_id) or _Partition()
             return [_audit(part.audit[seq]) for seq in sorted(part.audit)]
 
+    def load_head(self, transaction_id: str) -> Head:
+        return self.load(transaction_id).head
+
+    def entries_page(
+        self, transaction_id: str, after_seq: int, limit: int
+    ) -> tuple[list[Entry], bool]:
+        later = [e for e in self.load(transaction_id).entries if e.seq > after_seq]
+        return later[:limit], len(later) > limit
+
+    def iter_audit_records(self, transaction_id: str) -> Iterator[AuditRecord]:
+        return iter(self.audit_records(transaction_id))
+
+    def refunds_created_between(
+        self, since: datetime, until: datetime
+    ) -> Iterator[tuple[str, str]]:
+        with self._lock:
+            found = sorted(
+                (r.created_at, r.transaction_id, r.refund_id)
+                for part in self._partitions.values()
+                for r in part.refunds.values()
+                if since <= datetime.fromisoformat(r.created_at) < until
+            )
+        return iter([(tid, rid) for _, tid, rid in found])
+
     def transaction_ids(self) -> Iterator[str]:
         with self._lock:
             ids = [

@@ -31,22 +31,12 @@ processor or the ledger knows:
   reached the processor, and every "declined" answer one it does not hold as paid;
 - a dispute whose opening and end both reached the service stands in the ledger as it ended.
 
-Known gaps, kept out of the interleavings until the service handles them (each fails the
-checks above when allowed):
-- A: a refund success event delivered after the processor's failure or reversal event for a
-  refund the ledger still held as pending is booked as a late payout, though the processor took
-  the money back; processor reconciliation lists that refund as failed and says nothing. So a
-  success event is not delivered once the processor reversed its refund.
-- B: a reversal whose webhook never arrives is never seen: processor reconciliation looks only
-  at payouts, not at refunds the ledger holds as succeeded that the processor lists as failed.
-  So the reversal's event is delivered once at the moment it happens (redeliveries may follow).
-- C: the end of a dispute (won or lost) delivered before its opening is answered "unchanged",
-  its event id remembered, and its redelivery ignored: the chargeback stands for good. So a
-  dispute's end is delivered only once its opening reached the service.
-- D: an answer kept because the ledger was too busy to book it (`keep_outcome`) is kept even
-  when it says nothing yet (a lost answer, "pending"); the reconciler then books that kept
-  answer on every run instead of asking the processor, so the refund stays pending for good,
-  even after the processor declined it. So the ledger is made busy only for decided answers.
+Kept out of the interleavings: a reversal whose webhook never arrives. Processor
+reconciliation reports it (a refund the ledger has as paid that the processor lists as failed:
+`ProcessorMismatch`) rather than booking it, since only the processor's failure notification
+says how much came back; so the reversal's event is delivered once at the moment it happens
+(redeliveries may follow). Everything else (stale successes after a reversal, a dispute's end
+before its opening, answers kept while the ledger is busy, decided or not) is in play.
 """
 
 from __future__ import annotations
@@ -75,7 +65,7 @@ from refund_service.domain.audit import ChainHead
 from refund_service.domain.chargeback import ChargebackStatus, DisputeOutcome
 from refund_service.domain.errors import DomainError, ErrorCode
 from refund_service.domain.ledger import PaymentStatus, assert_balanced
-from refund_service.domain.processor import WebhookEvent, WebhookEventKind
+from refund_service.domain.processor import WebhookEventKind
 from refund_service.domain.refund import Refund, RefundReason, RefundStatus
 from refund_service.service.payments import (
     ChargebackCommand,
@@ -118,11 +108,11 @@ DECLINED = ErrorCode.PROCESSOR_DECLINED.value
 plans = st.one_of(
     st.just(Plan()),
     st.builds(Plan, st.sampled_from(list(Decision)), st.sampled_from(list(Delivery))),
-    # A decided answer the ledger is too busy to book (a pending one: KNOWN GAP D).
+    # An answer the ledger is too busy to book: kept apart if decided, asked again if not.
     st.builds(
         Plan,
-        st.sampled_from((Decision.APPROVE, Decision.DECLINE)),
-        st.just(Delivery.ANSWERED),
+        st.sampled_from(list(Decision)),
+        st.sampled_from(list(Delivery)),
         st.just(True),
     ),
 )
@@ -405,7 +395,7 @@ class ProcessorAgreement(RuleBasedStateMachine):
     @rule(pick=picks, act=st.sampled_from(list(ProcessorAct)))
     def processor_acts(self, pick: int, act: ProcessorAct) -> None:
         """The processor decides a refund it left pending, or one it paid fails after all
-        (its reversal event is delivered at once; KNOWN GAP B in the module docstring)."""
+        (its reversal event is delivered at once: see the module docstring)."""
         if act in (ProcessorAct.APPROVE, ProcessorAct.DECLINE):
             candidates = self._at_processor(RefundState.PENDING)
         else:
@@ -428,8 +418,6 @@ class ProcessorAgreement(RuleBasedStateMachine):
         """Any event the processor wrote, in any order, any number of times; a copy comes
         under a new event id, as processors send several events for one change."""
         event = self.processor.events[pick % len(self.processor.events)]
-        if self._stale_success(event) or self._early_dispute_end(event):
-            return
         if as_copy:
             event = replace(event, event_id=f"{event.event_id}-copy-{self.step}")
         handle_event(self.services, self.events, event)
@@ -439,26 +427,6 @@ class ProcessorAgreement(RuleBasedStateMachine):
                 dispute.opening_told = True
             else:
                 dispute.closing_told = True
-
-    def _stale_success(self, event: WebhookEvent) -> bool:
-        """A success event of a refund the processor has reversed since (KNOWN GAP A in the
-        module docstring): the service would book it as a late payout."""
-        record = self.processor.refunds.get(event.refund_id or "")
-        return (
-            event.kind is WebhookEventKind.REFUND_SUCCEEDED
-            and record is not None
-            and record.state is RefundState.REVERSED
-        )
-
-    def _early_dispute_end(self, event: WebhookEvent) -> bool:
-        """The end of a dispute whose opening the service has not heard of yet (KNOWN GAP C
-        in the module docstring): the service drops it for good."""
-        dispute = next((d for d in self.disputes if d.dispute_id == event.dispute_reference), None)
-        return (
-            dispute is not None
-            and event.kind is not WebhookEventKind.CHARGEBACK
-            and not dispute.opening_told
-        )
 
     # --- disputes -----------------------------------------------------------------------------
 
