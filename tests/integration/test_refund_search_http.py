@@ -76,7 +76,7 @@ def made(stack: RunningStack) -> dict[str, Any]:
         ("EUR", {"settlement_currency": "USD", "fx_rate": "1.05"}),
         ("JPY", {}),
     ):
-        for simulate, status in (("approve", "success"), ("timeout", "pending")):
+        for simulate, status in (("approve", "success"), ("pending", "pending")):
             statuses[refund(stack, pay(stack, currency, **extra), 2_000, simulate)] = status
         statuses[refund(stack, pay(stack, currency, **extra), 3_000, "decline")] = "failed"
         rolled = refund(stack, pay(stack, currency, **extra), 4_000)
