@@ -177,7 +177,41 @@ def walk_through(config: LocalConfig) -> int:
         f"\naudit chain valid: {trail.get('chain', {}).get('valid')}; "
         f"{trail.get('chain', {}).get('length')} records"
     )
+    _show_events(client, full)
     return 0
+
+
+def _all_events(client: Client) -> list[dict[str, Any]]:
+    """Every event so far, page by page (`after` the last one seen)."""
+    events: list[dict[str, Any]] = []
+    while True:
+        after = f"?after={events[-1]['event_id']}" if events else ""
+        _, _, answer = client.send("GET", f"/local/events{after}")
+        page = answer.get("events", []) if isinstance(answer, dict) else []
+        if not page:
+            return events
+        events += page
+
+
+def _show_events(client: Client, transaction_id: str) -> None:
+    """What downstream systems heard of the first payment, from the change stream (SPEC 4.2):
+    read a moment after the ledger changed, as the stream reader publishes every half second."""
+    wanted = {"payment.recorded", "refund.succeeded", "refund.rolled_back"}
+    mine: list[dict[str, Any]] = []
+    for _ in range(20):
+        mine = [
+            e for e in _all_events(client) if e["detail"].get("transaction_id") == transaction_id
+        ]
+        if wanted <= {e["detail_type"] for e in mine}:
+            break
+        time.sleep(0.5)
+    print(f"\n== the events published for {transaction_id} (GET /local/events), in ledger order")
+    for published in mine:
+        detail = published["detail"]
+        print(
+            f"   {published['detail_type']:<20} refund {detail.get('refund_id')}: "
+            f"{detail.get('amount')} {detail.get('currency')} ({detail.get('status')})"
+        )
 
 
 def _race_reconcile(client: Client, transaction_id: str, run: str) -> None:

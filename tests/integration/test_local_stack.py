@@ -224,6 +224,9 @@ def test_demo_walks_through_the_running_stack(stack: RunningStack) -> None:
         "audit chain valid: True",
         "the slow refund's own answer",
         '"status": "won"',
+        "the events published for",
+        "refund.succeeded",
+        "refund.rolled_back",
     ):
         assert step in done.stdout, step
 
