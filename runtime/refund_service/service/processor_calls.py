@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from refund_service.domain.processor import ProcessorRefundRequest
+from refund_service.domain.processor import (
+    ProcessorRefundRequest,
+    ProcessorStatus,
+    ProcessorTimeoutError,
+    ProcessorUnavailableError,
+    RefundProcessor,
+)
 from refund_service.domain.refund import Refund
 
 SEND_MARGIN = timedelta(seconds=5)  # clock skew between the sender and whoever checks after
@@ -30,3 +36,13 @@ def processor_request(refund: Refund, send_by: datetime | None = None) -> Proces
         metadata=refund.metadata,
         send_by=send_by,
     )
+
+
+def processor_says_paid(processor: RefundProcessor, refund: Refund) -> bool:
+    """Whether the processor's own record holds the refund as paid now; False when it cannot
+    tell (a lookup that fails says nothing)."""
+    try:
+        found = processor.lookup(processor_request(refund))
+    except (ProcessorUnavailableError, ProcessorTimeoutError):
+        return False
+    return found is not None and found.status is ProcessorStatus.SUCCEEDED

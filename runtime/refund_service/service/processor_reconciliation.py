@@ -18,14 +18,12 @@ from refund_service.domain.processor import (
     ProcessorCode,
     ProcessorRefundRecord,
     ProcessorStatus,
-    ProcessorTimeoutError,
-    ProcessorUnavailableError,
     normalized,
 )
 from refund_service.domain.refund import Refund, RefundStatus
 from refund_service.service.context import Caller, Services
 from refund_service.service.external_payouts import ExternalPayout, book_external_payout
-from refund_service.service.processor_calls import processor_request
+from refund_service.service.processor_calls import processor_says_paid
 from refund_service.service.settlement import settle
 
 SYSTEM_PROCESSOR_RECONCILER = Initiator("system", "processor-reconciler")
@@ -101,20 +99,12 @@ def _check_unlisted(
     reference = (refund.processor or {}).get("processor_reference")
     if reference in seen:
         return  # a payout booked from the processor's own record, listed under its reference
-    if _processor_says_paid(services, refund):
+    if processor_says_paid(services.processor, refund):
         report.agreed += 1
         return
     report.mismatches.append(
         Mismatch(refund.refund_id, reference or "", "paid in the ledger, unknown to the processor")
     )
-
-
-def _processor_says_paid(services: Services, refund: Refund) -> bool:
-    try:
-        found = services.processor.lookup(processor_request(refund))
-    except (ProcessorUnavailableError, ProcessorTimeoutError):
-        return False
-    return found is not None and found.status is ProcessorStatus.SUCCEEDED
 
 
 def _check_failure(

@@ -23,15 +23,13 @@ from refund_service.domain.ledger import (
 from refund_service.domain.processor import (
     ProcessorResult,
     ProcessorStatus,
-    ProcessorTimeoutError,
-    ProcessorUnavailableError,
 )
 from refund_service.domain.refund import Refund, RefundStatus
 from refund_service.domain.summary import Summary
 from refund_service.service.changes import ChangeBuilder
 from refund_service.service.context import Caller, Services, timestamp, with_retries
 from refund_service.service.ports import TransactionState
-from refund_service.service.processor_calls import processor_request
+from refund_service.service.processor_calls import processor_says_paid
 from refund_service.service.refusals import commit_refusal
 
 _SETTLED_ACTION = {
@@ -192,15 +190,7 @@ def _late_payout(
         return False
     if (refund.processor or {}).get("retryable"):  # voided as unsent
         return True
-    return _processor_says_paid(services, refund)
-
-
-def _processor_says_paid(services: Services, refund: Refund) -> bool:
-    try:
-        now = services.processor.lookup(processor_request(refund))
-    except (ProcessorUnavailableError, ProcessorTimeoutError):
-        now = None
-    return now is not None and now.status is ProcessorStatus.SUCCEEDED
+    return processor_says_paid(services.processor, refund)
 
 
 def _book_late_payout(
