@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from refund_service.domain.money import round_half_even
+from refund_service.domain.summary import Summary
 
 
 class FeePolicy(StrEnum):
@@ -54,3 +55,17 @@ def allocate_refund(
     if fee_policy is FeePolicy.PROPORTIONAL:
         fee_share = cumulative_share(fee, gross, reserved_total, fee_taken)
     return RefundShares(tax=min(tax_share, amount), fee=fee_share)
+
+
+def allocate_on(summary: Summary, amount: int, fee_policy: FeePolicy) -> RefundShares:
+    """`allocate_refund` for one more refund of `amount` on the payment `summary` describes."""
+    return allocate_refund(
+        amount=amount,
+        gross=summary.captured_amount,
+        tax=summary.tax_amount,
+        fee=summary.fee_amount,
+        reserved_before=summary.reserved_amount,
+        tax_taken=summary.tax_taken,
+        fee_taken=summary.fee_taken,
+        fee_policy=fee_policy,
+    )

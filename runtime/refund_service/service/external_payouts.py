@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from refund_service.domain.allocation import allocate_refund
+from refund_service.domain.allocation import allocate_on
 from refund_service.domain.audit import AuditAction
 from refund_service.domain.ids import refund_id as make_refund_id
 from refund_service.domain.ledger import RefundAmounts, refund_pending_entry
@@ -78,16 +78,7 @@ def _shares(summary: Summary, amount: int, services: Services) -> tuple[int, int
     room = max(0, summary.captured_amount - summary.reserved_amount)
     if summary.captured_amount <= 0 or room == 0:
         return 0, 0
-    shares = allocate_refund(
-        amount=min(amount, room),
-        gross=summary.captured_amount,
-        tax=summary.tax_amount,
-        fee=summary.fee_amount,
-        reserved_before=summary.reserved_amount,
-        tax_taken=summary.tax_taken,
-        fee_taken=summary.fee_taken,
-        fee_policy=services.policy.fee_policy,
-    )
+    shares = allocate_on(summary, min(amount, room), services.policy.fee_policy)
     return shares.tax, shares.fee
 
 

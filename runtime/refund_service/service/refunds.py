@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from refund_service import observability_names as names
-from refund_service.domain.allocation import allocate_refund
+from refund_service.domain.allocation import allocate_on
 from refund_service.domain.audit import AuditAction, RepeatTally, digest
 from refund_service.domain.chargeback import check_no_open_dispute
 from refund_service.domain.eligibility import check_refundable
@@ -270,16 +270,7 @@ def _reserve_in(
     quote: FxQuote | None,
 ) -> Refund:
     summary = builder.summary
-    shares = allocate_refund(
-        amount=amount,
-        gross=summary.captured_amount,
-        tax=summary.tax_amount,
-        fee=summary.fee_amount,
-        reserved_before=summary.reserved_amount,
-        tax_taken=summary.tax_taken,
-        fee_taken=summary.fee_taken,
-        fee_policy=services.policy.fee_policy,
-    )
+    shares = allocate_on(summary, amount, services.policy.fee_policy)
     rid = make_refund_id(summary.transaction_id, summary.refund_count + 1)
     amounts = RefundAmounts(rid, amount, shares.tax, shares.fee)
     entry = builder.add_entry(lambda ctx: refund_pending_entry(ctx, amounts))
