@@ -75,19 +75,7 @@ def process_batch(
 
 def _log(report: BatchReport, response: Any) -> None:
     for failure in report.mismatches:
-        mismatch = failure.mismatch
-        logger.error(
-            "ledger verification found a mismatch",
-            extra={
-                "transaction_id": failure.transaction_id,
-                "field": mismatch.field if mismatch else None,
-                "stored": str(mismatch.stored) if mismatch else None,
-                "recomputed": str(mismatch.recomputed) if mismatch else None,
-                "chain_valid": failure.chain.valid,
-                "chain_reason": failure.chain.reason,
-                "problems": list(failure.problems),
-            },
-        )
+        logger.error("ledger verification found a mismatch", extra=failure.described())
     logger.info(
         "change batch handled",
         extra={

@@ -65,15 +65,8 @@ def store() -> LedgerStore:
 
 
 def _describe(failure: Verification) -> dict[str, Any]:
-    mismatch = failure.mismatch
     return {
-        "transaction_id": failure.transaction_id,
-        "field": mismatch.field if mismatch else None,
-        "stored": str(mismatch.stored) if mismatch else None,
-        "recomputed": str(mismatch.recomputed) if mismatch else None,
-        "chain_valid": failure.chain.valid,
-        "chain_reason": failure.chain.reason,
-        "problems": list(failure.problems),
+        **failure.described(),
         "anchor": failure.anchor.reason if failure.anchor else None,
         "anchor_id": failure.anchor.anchor_id if failure.anchor else None,
     }

@@ -226,6 +226,19 @@ class Verification:
         anchored = self.anchor is None or self.anchor.ok
         return self.mismatch is None and self.chain.valid and not self.problems and anchored
 
+    def described(self) -> dict[str, Any]:
+        """What a log line says of a failed verification (no ledger content beyond the field)."""
+        mismatch = self.mismatch
+        return {
+            "transaction_id": self.transaction_id,
+            "field": mismatch.field if mismatch else None,
+            "stored": str(mismatch.stored) if mismatch else None,
+            "recomputed": str(mismatch.recomputed) if mismatch else None,
+            "chain_valid": self.chain.valid,
+            "chain_reason": self.chain.reason,
+            "problems": list(self.problems),
+        }
+
 
 def verify_transaction(
     store: LedgerStore, transaction_id: str, anchors: AnchorStore | None = None
