@@ -13,7 +13,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # Extra context for synth and deploy, e.g. CONTEXT="-c stage=prod -c processor=stripe".
 CONTEXT ?=
 
-.PHONY: help install test lint typecheck unit checkov synth deploy run token reset demo bench fuzz stress openapi lock clean
+.PHONY: help install test lint typecheck pytest unit checkov synth deploy run token reset demo bench fuzz stress openapi lock clean
 
 help:
 	@echo "make help     this list"
@@ -22,7 +22,8 @@ help:
 	@echo "make test     lint, type-check and run every test (what CI runs)"
 	@echo "make lint     ruff check and ruff format --check"
 	@echo "make typecheck  mypy (strict) on runtime/ and stacks/"
-	@echo "make unit     pytest only"
+	@echo "make pytest   every pytest suite (unit, infrastructure, concurrency, local stack, perf smoke)"
+	@echo "make unit     only the unit tests (tests/unit), for a quick loop while editing"
 	@echo "make checkov  checkov on the synthesized template: any failed check fails"
 	@echo "make token    print a local token (SCOPES=\"refunds:read ...\" to narrow it)"
 	@echo "make demo     a narrated walk through the running local stack"
@@ -41,9 +42,10 @@ install: $(STAMP) $(NODE_STAMP)
 # Installs come from the hashed locks, never from the loose pins: a fresh install runs exactly
 # what the tests ran (docs/decisions/0019-hashed-locks.md).
 $(STAMP): requirements.lock requirements-bootstrap.lock
-	@echo "install: Python packages into $(VENV) (from requirements.lock)"
+	@echo "install 1/3: virtualenv $(VENV) and the installer (uv, from requirements-bootstrap.lock)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-bootstrap.lock
+	@echo "install 2/3: $$(grep -c '^[a-z0-9]' requirements.lock) Python packages (from requirements.lock)"
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
 	touch $@
 
@@ -60,6 +62,7 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile requirements-bootstrap.txt --universal --python-version 3.11 --generate-hashes --quiet -o requirements-bootstrap.lock
 
 $(NODE_STAMP): package.json package-lock.json
+	@echo "install 3/3: the pinned CDK CLI into node_modules (npm ci, from package-lock.json)"
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -70,10 +73,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy runtime stacks
 
-unit: install
+pytest: install
 	$(BIN)/pytest
 
-test: lint typecheck unit checkov
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+test: lint typecheck pytest checkov
 
 # The template exactly as `make synth` builds it (cdk-nag included), then checkov on it.
 checkov: $(CHECKOV_STAMP)

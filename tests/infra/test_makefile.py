@@ -43,3 +43,15 @@ def test_no_region_is_exported_for_deploy() -> None:
     assert exports == ["synth:"]
     deploy = MAKEFILE.split("\ndeploy:", 1)[1].split("\n\n", 1)[0]
     assert "stacks.preflight" in deploy.splitlines()[1]
+
+
+def recipe(target: str) -> list[str]:
+    body = MAKEFILE.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
+    return [line.strip() for line in body.splitlines()[1:]]
+
+
+def test_unit_runs_only_the_unit_tests_and_test_runs_every_suite() -> None:
+    assert recipe("unit") == ["$(BIN)/pytest tests/unit"]
+    assert recipe("pytest") == ["$(BIN)/pytest"]  # testpaths: the whole tests/ tree
+    (prerequisites,) = re.findall(r"^test: (.*)$", MAKEFILE, flags=re.M)
+    assert prerequisites.split() == ["lint", "typecheck", "pytest", "checkov"]
