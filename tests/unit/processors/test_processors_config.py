@@ -75,7 +75,7 @@ def test_stripe_credentials_with_defaults() -> None:
     assert creds.api_key == "sk_live_abc"
     assert creds.webhook_secrets == ("whsec_1",)
     assert creds.base_url == STRIPE_API_BASE
-    assert creds.api_version == "2024-10-28.acacia"
+    assert creds.api_version == "2026-10-28.endive"
 
 
 def test_previous_webhook_secrets_are_kept_for_rotation() -> None:

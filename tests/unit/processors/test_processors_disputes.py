@@ -91,6 +91,58 @@ def test_every_event_of_one_dispute_shares_its_reference() -> None:
     assert {event.dispute_reference for event in events} == {STRIPE_DISPUTE["id"]}
 
 
+# Every dispute status of API version 2026-10-28.endive: the kind of a `created` event and of a
+# `closed` event carrying it (test_processors_sdk_oracles holds this list to the pinned SDK's).
+DISPUTE_STATUS_KINDS: dict[str, tuple[WebhookEventKind, WebhookEventKind]] = {
+    "warning_needs_response": (WebhookEventKind.IGNORED, WebhookEventKind.IGNORED),
+    "warning_under_review": (WebhookEventKind.IGNORED, WebhookEventKind.IGNORED),
+    "warning_closed": (WebhookEventKind.IGNORED, WebhookEventKind.IGNORED),
+    "prevented": (WebhookEventKind.IGNORED, WebhookEventKind.IGNORED),
+    "needs_response": (WebhookEventKind.CHARGEBACK, WebhookEventKind.IGNORED),
+    "under_review": (WebhookEventKind.CHARGEBACK, WebhookEventKind.IGNORED),
+    "appeal_needs_response": (WebhookEventKind.CHARGEBACK, WebhookEventKind.IGNORED),
+    "appeal_under_review": (WebhookEventKind.CHARGEBACK, WebhookEventKind.IGNORED),
+    "won": (WebhookEventKind.CHARGEBACK, WebhookEventKind.CHARGEBACK_WON),
+    "lost": (WebhookEventKind.CHARGEBACK, WebhookEventKind.CHARGEBACK_LOST),
+}
+
+
+@pytest.mark.parametrize("status", sorted(DISPUTE_STATUS_KINDS))
+def test_every_dispute_status_of_the_version_has_its_kind(status: str) -> None:
+    on_created, on_closed = DISPUTE_STATUS_KINDS[status]
+    assert stripe_dispute_event("charge.dispute.created", status=status).kind is on_created
+    assert stripe_dispute_event("charge.dispute.closed", status=status).kind is on_closed
+    withdrawn = stripe_dispute_event("charge.dispute.funds_withdrawn", status=status)
+    assert withdrawn.kind is WebhookEventKind.CHARGEBACK  # money moved, whatever the status
+
+
+@pytest.mark.parametrize("case_type", ["block", "resolution"])
+def test_a_prevented_dispute_books_no_chargeback(case_type: str) -> None:
+    # Blocked or resolved before the network raised it: no dispute funds move; a resolution
+    # refunds the payment, which arrives as a refund
+    details = STRIPE_DISPUTE["payment_method_details"]
+    card = {**details["card"], "case_type": case_type}
+    event = stripe_dispute_event(
+        "charge.dispute.created",
+        status="prevented",
+        payment_method_details={**details, "card": card},
+    )
+    assert event.kind is WebhookEventKind.IGNORED
+    assert event.dispute_reference == "dp_1Pgc71B7WZ01zgkWMevJiAUx"
+
+
+@pytest.mark.parametrize("status", ["a_status_added_later", "", "WON"])
+def test_a_closed_dispute_of_unknown_status_is_never_read_as_won(status: str) -> None:
+    assert stripe_dispute_event("charge.dispute.closed", status=status).kind is (
+        WebhookEventKind.IGNORED
+    )
+
+
+def test_the_published_dispute_as_it_is_is_an_inquiry_and_books_nothing() -> None:
+    # The sample unchanged: warning_needs_response, case_type inquiry
+    assert stripe_dispute_event("charge.dispute.created").kind is WebhookEventKind.IGNORED
+
+
 def test_dispute_updates_are_ignored() -> None:
     event = stripe_dispute_event("charge.dispute.updated", status="under_review")
     assert event.kind is WebhookEventKind.IGNORED

@@ -1,26 +1,39 @@
-"""Our webhook signature checks against the vendors' own SDKs (test-only dependencies).
+"""Our webhook signature checks, and the Stripe API version we read, against the vendors' own
+SDKs (test-only dependencies).
 
 The runtime never imports either SDK (decision 0010); here they sign and verify as the vendors
-do, so a mistake shared by our code and our hand-written test signatures would still show.
+do, so a mistake shared by our code and our hand-written test signatures would still show. The
+pinned `stripe` SDK is generated from the API version we send (`Stripe-Version`): its types say
+which fields and dispute statuses that version has, and the published samples and our status
+tables are held to them.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import typing
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import stripe
 from Adyen import util as adyen_util
 
-from refund_service.adapters.processors import simulated_webhook
+from refund_service.adapters.processors import simulated_webhook, webhooks_stripe
+from refund_service.adapters.processors import stripe as stripe_adapter
+from refund_service.adapters.processors.credentials import STRIPE_API_VERSION
 from refund_service.adapters.processors.webhooks import WebhookSignatureError
 from refund_service.adapters.processors.webhooks_adyen import AdyenWebhooks, adyen_signature
 from refund_service.adapters.processors.webhooks_stripe import StripeWebhooks
 from refund_service.domain.processor import WebhookEventKind
-from tests.unit.processors.test_processors_disputes import ADYEN_ITEMS, ADYEN_MERCHANT
-from tests.unit.processors.test_processors_stripe import refund_object
+from tests.unit.processors.test_processors_disputes import (
+    ADYEN_ITEMS,
+    ADYEN_MERCHANT,
+    DISPUTE_STATUS_KINDS,
+)
+from tests.unit.processors.test_processors_stripe import refund_object, stripe_sample
+from tests.unit.processors.test_processors_stripe import request as refund_request
 from tests.unit.processors.test_processors_webhooks import ESCAPING_KEY, HMAC_KEY, stripe_event
 
 STRIPE_SECRET = "whsec_oracle"
@@ -59,7 +72,7 @@ def test_what_the_sdk_signed_then_tampered_is_refused(tamper: str) -> None:
     body = stripe_event("refund.updated", refund_object("succeeded"))
     header = stripe_sdk_header(body, "whsec_other" if tamper == "secret" else STRIPE_SECRET)
     if tamper == "body":
-        body = body.replace(b'"amount": 1000', b'"amount": 9000')
+        body = body.replace(b'"amount": 100,', b'"amount": 900,')
     if tamper == "timestamp":
         header = header.replace(f"t={NOW}", f"t={NOW + 1}")
     with pytest.raises(WebhookSignatureError):
@@ -78,6 +91,75 @@ def test_the_simulated_processor_signs_exactly_as_stripe_does() -> None:
     )
     ours = simulated_webhook.signature_header(STRIPE_SECRET, NOW, body)
     assert ours == stripe_sdk_header(body)
+
+
+# --- Stripe: the API version's shapes -----------------------------------------------------------
+
+# The fields each adapter reads, per object (stripe.py, webhooks_stripe.py).
+FIELDS_READ = {
+    "refund": {"id", "object", "status", "failure_reason", "pending_reason", "metadata", "amount"}
+    | {"currency", "created", "payment_intent", "charge"},
+    "dispute": {"id", "status", "amount", "currency", "reason", "metadata", "payment_intent"}
+    | {"charge"},
+    "event": {"id", "type", "data"},
+}
+SDK_TYPES = {"refund": stripe.Refund, "dispute": stripe.Dispute, "event": stripe.Event}
+
+
+def declared_fields(sdk_type: type) -> set[str]:
+    """The fields an SDK resource declares for its API version (its class annotations)."""
+    names: set[str] = set()
+    for cls in sdk_type.__mro__:
+        names.update(getattr(cls, "__annotations__", {}))
+    return {name for name in names if not name.startswith("_") and not name.isupper()}
+
+
+def literal_values(annotation: Any) -> set[str]:
+    """The string values an annotation such as Union[Literal['a', 'b'], str] names."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return set(typing.get_args(annotation))
+    return set().union(*(literal_values(arg) for arg in typing.get_args(annotation)))
+
+
+def test_the_pinned_sdk_speaks_the_api_version_we_send() -> None:
+    assert stripe.api_version == STRIPE_API_VERSION
+
+
+@pytest.mark.parametrize("name", sorted(SDK_TYPES))
+def test_the_published_samples_have_only_fields_of_our_version(name: str) -> None:
+    assert set(stripe_sample(name)) <= declared_fields(SDK_TYPES[name])
+
+
+@pytest.mark.parametrize("name", sorted(SDK_TYPES))
+def test_every_field_we_read_exists_in_our_version(name: str) -> None:
+    assert FIELDS_READ[name] <= declared_fields(SDK_TYPES[name])
+
+
+def test_the_event_data_we_read_exists_in_our_version() -> None:
+    assert {"object", "previous_attributes"} <= declared_fields(stripe.Event.Data)
+
+
+def test_every_dispute_status_of_our_version_has_a_reviewed_kind() -> None:
+    statuses = literal_values(stripe.Dispute.__annotations__["status"])
+    assert "prevented" in statuses  # the parsing above found the enum
+    assert statuses == set(DISPUTE_STATUS_KINDS)
+
+
+def test_the_event_types_we_act_on_exist_in_our_version() -> None:
+    ours = webhooks_stripe.REFUND_EVENTS | webhooks_stripe.DISPUTE_OPENED_EVENTS
+    ours |= webhooks_stripe.DISPUTE_WON_EVENTS | {webhooks_stripe.DISPUTE_CLOSED}
+    assert ours <= literal_values(stripe.Event.__annotations__["type"])
+
+
+def test_the_parameters_we_send_exist_in_our_version() -> None:
+    sent = parse_qs(stripe_adapter.refund_form(refund_request()).decode())
+    assert {name.split("[")[0] for name in sent} <= set(
+        stripe.params.RefundCreateParams.__annotations__
+    )
+    # refund lists: by payment, by creation window (created[gte], created[lt]), paged
+    listed = {"payment_intent", "charge", "created", "limit", "starting_after"}
+    assert listed <= set(stripe.params.RefundListParams.__annotations__)
+    assert {"gte", "lt"} <= set(stripe.params.RefundListParamsCreated.__annotations__)
 
 
 # --- Adyen -------------------------------------------------------------------------------------

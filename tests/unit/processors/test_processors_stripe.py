@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,25 +28,25 @@ from tests.unit.processors.stub_server import Reply, StubProcessor, refused_url
 
 PI = "pi_1GszsK2eZvKYlo2CfhZyoZLp"
 FIXTURES = Path(__file__).parent / "fixtures"
+# Stripe's published example objects (fixtures/README.md says where from).
+STRIPE_SAMPLES: dict[str, dict[str, Any]] = json.loads(
+    (FIXTURES / "stripe_objects.json").read_text()
+)
+SAMPLE_REFUND_ID = STRIPE_SAMPLES["refund"]["id"]
 
 
-def refund_object(status: str = "succeeded", **fields: Any) -> dict[str, Any]:
-    """A refund as the API reference shows it, with our metadata."""
+def stripe_sample(name: str) -> dict[str, Any]:
+    """A fresh copy of one published object: `refund`, `dispute` or `event`."""
+    return copy.deepcopy(STRIPE_SAMPLES[name])
+
+
+def refund_object(status: str | None = "succeeded", **fields: Any) -> dict[str, Any]:
+    """Stripe's published refund, made ours: our metadata, a PaymentIntent, the given status."""
     return {
-        "id": "re_1Nispe2eZvKYlo2Cd31jOCgZ",
-        "object": "refund",
-        "amount": 1000,
-        "balance_transaction": "txn_1Nispe2eZvKYlo2CYezqFhEx",
-        "charge": "ch_1NirD82eZvKYlo2CIvbtLWuY",
-        "created": 1692942318,
-        "currency": "usd",
+        **stripe_sample("refund"),
         "metadata": {"refund_id": "txn_1-REFUND", "transaction_id": "txn_1"},
         "payment_intent": PI,
-        "reason": "requested_by_customer",
-        "receipt_number": None,
-        "source_transfer_reversal": None,
         "status": status,
-        "transfer_reversal": None,
         **fields,
     }
 
@@ -83,7 +84,7 @@ def test_a_succeeded_refund_is_approved(stub: StubProcessor) -> None:
     assert result.code is ProcessorCode.APPROVED
     assert result.message == STANDARD_MESSAGES[ProcessorCode.APPROVED]
     assert result.processor == "stripe"
-    assert result.processor_reference == "re_1Nispe2eZvKYlo2Cd31jOCgZ"
+    assert result.processor_reference == SAMPLE_REFUND_ID
     assert result.processor_code == "succeeded"
 
 
@@ -94,7 +95,7 @@ def test_the_request_is_form_encoded_with_our_refund_id_as_key(stub: StubProcess
     assert (sent.method, sent.path) == ("POST", "/v1/refunds")
     assert sent.header("Idempotency-Key") == "txn_1-REFUND"
     assert sent.header("Authorization") == "Bearer sk_test_123"
-    assert sent.header("Stripe-Version") == "2024-10-28.acacia"
+    assert sent.header("Stripe-Version") == "2026-10-28.endive"
     assert sent.header("Content-Type") == "application/x-www-form-urlencoded"
     assert form(sent.body) == {
         "payment_intent": PI,
@@ -149,6 +150,44 @@ def test_unsettled_refunds_stay_pending(stub: StubProcessor, status: str) -> Non
     assert (result.status, result.code) == (ProcessorStatus.PENDING, ProcessorCode.PENDING)
     assert result.retryable
     assert result.processor_code == status
+
+
+# Every refund status API version 2026-10-28.endive documents, and what it becomes.
+DOCUMENTED_REFUND_STATUSES = {
+    "succeeded": (ProcessorStatus.SUCCEEDED, ProcessorCode.APPROVED),
+    "pending": (ProcessorStatus.PENDING, ProcessorCode.PENDING),
+    "requires_action": (ProcessorStatus.PENDING, ProcessorCode.PENDING),
+    "failed": (ProcessorStatus.FAILED, ProcessorCode.UNKNOWN),  # no failure_reason given
+    "canceled": (ProcessorStatus.FAILED, ProcessorCode.DECLINED),
+}
+
+
+@pytest.mark.parametrize("status", sorted(DOCUMENTED_REFUND_STATUSES))
+def test_every_documented_refund_status_is_normalized(status: str) -> None:
+    result = stripe.result_of_refund(refund_object(status))
+    assert (result.status, result.code) == DOCUMENTED_REFUND_STATUSES[status]
+    assert result.processor_reference == SAMPLE_REFUND_ID
+
+
+@pytest.mark.parametrize("status", [None, "", "partially_succeeded", "SUCCEEDED"])
+def test_a_status_we_do_not_know_never_reads_as_paid_or_failed(status: str | None) -> None:
+    result = stripe.result_of_refund(refund_object(status))
+    assert (result.status, result.code) == (ProcessorStatus.PENDING, ProcessorCode.PENDING)
+
+
+@pytest.mark.parametrize("reason", ["processing", "insufficient_funds", "charge_pending"])
+def test_why_a_refund_is_pending_goes_into_the_audit_message(
+    stub: StubProcessor, reason: str
+) -> None:
+    stub.reply(Reply(200, refund_object("pending", pending_reason=reason)))
+    result = processor(stub.url).refund(request())
+    assert result.code is ProcessorCode.PENDING
+    assert result.processor_message == f"refund pending: {reason}"
+
+
+def test_a_settled_refund_carries_no_pending_reason() -> None:
+    result = stripe.result_of_refund(refund_object("succeeded", pending_reason="processing"))
+    assert result.processor_message is None
 
 
 def test_a_canceled_refund_is_declined(stub: StubProcessor) -> None:
@@ -341,7 +380,7 @@ def test_lookup_finds_our_refund_by_metadata_across_pages(stub: StubProcessor) -
     assert result is not None
     assert (result.code, result.processor_reference) == (
         ProcessorCode.PENDING,
-        "re_1Nispe2eZvKYlo2Cd31jOCgZ",
+        SAMPLE_REFUND_ID,
     )
     first, second = (urlsplit(r.path) for r in stub.requests)
     assert first.path == "/v1/refunds"
@@ -469,8 +508,7 @@ def test_refunds_between_follows_every_page_of_the_window(stub: StubProcessor) -
 
 def test_a_refund_made_outside_the_service_is_listed_without_our_id(stub: StubProcessor) -> None:
     # Stripe's own fixture refund: no metadata, a charge, ISO units of USD
-    fixture = json.loads((FIXTURES / "stripe_objects.json").read_text())["refund"]
-    stub.reply(Reply(200, list_of(fixture)))
+    stub.reply(Reply(200, list_of(stripe_sample("refund"))))
     (record,) = processor(stub.url).refunds_between(SINCE, UNTIL) or []
     assert (record.processor_reference, record.refund_id) == ("re_1Pgc72B7WZ01zgkWqPvrRrPE", None)
     assert (record.amount, record.currency, record.status) == (

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from refund_service.adapters.processors.credentials import STRIPE_API_VERSION
 from refund_service.adapters.processors.webhooks import (
     WebhookPayloadError,
     WebhookSignatureError,
@@ -23,7 +24,11 @@ from refund_service.domain.processor import (
     WebhookEvent,
     WebhookEventKind,
 )
-from tests.unit.processors.test_processors_stripe import refund_object
+from tests.unit.processors.test_processors_stripe import (
+    SAMPLE_REFUND_ID,
+    refund_object,
+    stripe_sample,
+)
 
 # --- Stripe ------------------------------------------------------------------------------------
 
@@ -31,16 +36,16 @@ SECRET = "whsec_test_secret"
 NOW = 1_700_000_000
 
 
+SAMPLE_EVENT_ID = "evt_1Pgc76B7WZ01zgkWwyRHS12y"
+
+
 def stripe_event(event_type: str, obj: dict[str, Any], **data: Any) -> bytes:
+    """Stripe's published event envelope around `obj`, as our webhook endpoint gets it: its
+    `api_version` ours (null in the sample), its `type` and `data` those of the test."""
     event = {
-        "id": "evt_1NG8Du2eZvKYlo2CUI79vXWy",
-        "object": "event",
-        "api_version": "2024-10-28.acacia",
-        "created": NOW,
+        **stripe_sample("event"),
+        "api_version": STRIPE_API_VERSION,
         "data": {"object": obj, **data},
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
         "type": event_type,
     }
     return json.dumps(event).encode()
@@ -70,15 +75,16 @@ def test_a_signed_succeeded_refund_settles_our_refund() -> None:
     assert event.kind is WebhookEventKind.REFUND_SUCCEEDED
     assert (event.processor, event.event_id, event.event_type) == (
         "stripe",
-        "evt_1NG8Du2eZvKYlo2CUI79vXWy",
+        SAMPLE_EVENT_ID,
         "refund.updated",
     )
     assert (event.refund_id, event.transaction_id) == ("txn_1-REFUND", "txn_1")
-    assert (event.amount, event.currency) == (1000, "USD")
+    assert (event.amount, event.currency) == (100, "USD")
     assert event.result is not None
     assert event.result.code is ProcessorCode.APPROVED
-    assert event.result.processor_reference == "re_1Nispe2eZvKYlo2Cd31jOCgZ"
+    assert event.result.processor_reference == SAMPLE_REFUND_ID
     assert event.payment_reference == "pi_1GszsK2eZvKYlo2CfhZyoZLp"
+    assert event.other_payment_references == ("ch_1PgafuB7WZ01zgkWXYmPNZs8",)
 
 
 def test_the_header_name_is_case_insensitive() -> None:
@@ -167,7 +173,7 @@ def test_the_event_type_decides_before_the_fields() -> None:
     assert event.result.code is ProcessorCode.UNKNOWN
 
 
-@pytest.mark.parametrize("status", ["pending", "requires_action"])
+@pytest.mark.parametrize("status", ["pending", "requires_action", "a_status_added_later"])
 def test_a_refund_still_in_progress_is_ignored(status: str) -> None:
     body = stripe_event("refund.updated", refund_object(status))
     assert only(stripe_parser().parse(signed(body), body)).kind is WebhookEventKind.IGNORED
@@ -179,28 +185,25 @@ def test_a_canceled_refund_is_a_failure() -> None:
 
 
 def test_a_dispute_is_a_chargeback() -> None:
-    dispute = {
-        "id": "dp_1MtJUT2eZvKYlo2CNaw2HvEv",
-        "object": "dispute",
-        "amount": 1000,
-        "balance_transactions": [],
-        "charge": "ch_1AZtxr2eZvKYlo2CJDX8whov",
-        "created": 1680651737,
-        "currency": "usd",
-        "is_charge_refundable": True,
-        "livemode": False,
-        "metadata": {},
-        "payment_intent": None,
-        "reason": "general",
-        "status": "needs_response",
-    }
+    dispute = {**stripe_sample("dispute"), "status": "needs_response"}
     body = stripe_event("charge.dispute.created", dispute)
     event = only(stripe_parser().parse(signed(body), body))
     assert event.kind is WebhookEventKind.CHARGEBACK
     assert (event.amount, event.currency, event.reason) == (1000, "USD", "general")
-    assert event.payment_reference == "ch_1AZtxr2eZvKYlo2CJDX8whov"
-    assert event.dispute_reference == "dp_1MtJUT2eZvKYlo2CNaw2HvEv"
+    assert event.payment_reference == "ch_1PgafuB7WZ01zgkWXYmPNZs8"
+    assert event.dispute_reference == "dp_1Pgc71B7WZ01zgkWMevJiAUx"
     assert event.refund_id is None
+
+
+def test_the_published_event_envelope_as_stripe_sends_it_is_read() -> None:
+    # The sample unchanged (a plan.created event, api_version null): signed, read, ignored
+    body = json.dumps(stripe_sample("event")).encode()
+    event = only(stripe_parser().parse(signed(body), body))
+    assert (event.event_id, event.event_type, event.kind) == (
+        SAMPLE_EVENT_ID,
+        "plan.created",
+        WebhookEventKind.IGNORED,
+    )
 
 
 @pytest.mark.parametrize("event_type", ["charge.refunded", "charge.dispute.closed", "payout.paid"])

@@ -20,7 +20,9 @@ from typing import Any
 SECRET_MAX_AGE_SECONDS = 300
 STRIPE_API_BASE = "https://api.stripe.com"
 # Objects are read in the shape of this version; the webhook endpoint must use the same one.
-STRIPE_API_VERSION = "2024-10-28.acacia"
+# It is the version of the `stripe` SDK pinned in requirements-dev.txt, which a test checks
+# (docs/processors.md, "Moving to a new Stripe API version").
+STRIPE_API_VERSION = "2026-10-28.endive"
 
 
 # What an operator must fill in, per processor; the CDK stack writes these keys into the

@@ -54,8 +54,9 @@ REASONS: Mapping[str, str] = {
     "duplicate": "duplicate",
     "fraudulent": "fraudulent",
 }
-# Refund `status` -> code. `failed` is resolved through FAILURE_REASONS. An unknown status keeps
-# the refund pending (PENDING): the reconciler asks again rather than guessing it failed.
+# Refund `status` -> code, for every status API version 2026-10-28.endive documents. `failed` is
+# resolved through FAILURE_REASONS. An unknown status keeps the refund pending (PENDING): the
+# reconciler asks again rather than guessing it succeeded or failed.
 STATUSES: Mapping[str, ProcessorCode] = {
     "succeeded": ProcessorCode.APPROVED,
     "pending": ProcessorCode.PENDING,
@@ -130,7 +131,20 @@ def result_of_refund(refund: Mapping[str, Any]) -> ProcessorResult:
     if status == "failed":
         return result_of_failure(refund)
     code = STATUSES.get(status, ProcessorCode.PENDING)
-    return normalized(code, NAME, reference=reference, processor_code=status or "no_status")
+    return normalized(
+        code,
+        NAME,
+        reference=reference,
+        processor_code=status or "no_status",
+        processor_message=_pending_reason(refund) if code is ProcessorCode.PENDING else None,
+    )
+
+
+def _pending_reason(refund: Mapping[str, Any]) -> str | None:
+    """Why Stripe holds the refund (`processing`, `insufficient_funds`: the balance cannot cover
+    it, `charge_pending`), for the audit trail; an operator may have to act on the second."""
+    reason = text(refund.get("pending_reason"))
+    return f"refund pending: {reason}" if reason else None
 
 
 def result_of_failure(refund: Mapping[str, Any]) -> ProcessorResult:

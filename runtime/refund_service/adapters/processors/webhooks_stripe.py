@@ -7,10 +7,15 @@ dispute sharing its `dp_...` id as `dispute_reference`:
 
 - `charge.dispute.created`, `charge.dispute.funds_withdrawn`: CHARGEBACK (the second is the
   same booking again, so a missed `created` is made up for). An inquiry (`warning_*` status)
-  moves no money and is ignored: if it escalates, `funds_withdrawn` books it;
+  and a prevented dispute (`prevented`: blocked or resolved before it became a chargeback)
+  move no money through the dispute and are ignored on `created`: if money moves after all,
+  `funds_withdrawn` books it, and a resolution's refund arrives as a refund;
 - `charge.dispute.funds_reinstated`: CHARGEBACK_WON;
 - `charge.dispute.closed`: CHARGEBACK_WON if `won`, CHARGEBACK_LOST if `lost`, else IGNORED
-  (e.g. `warning_closed`, an inquiry closed without becoming a chargeback).
+  (`warning_closed`, an inquiry closed without becoming a chargeback; `prevented`; a status
+  this code does not know, which must not read as a won dispute).
+
+Dispute statuses are those of API version 2026-10-28.endive (credentials.STRIPE_API_VERSION).
 """
 
 from __future__ import annotations
@@ -46,11 +51,14 @@ DISPUTE_OPENED_EVENTS = frozenset({"charge.dispute.created", "charge.dispute.fun
 DISPUTE_FUNDS_WITHDRAWN = "charge.dispute.funds_withdrawn"
 DISPUTE_WON_EVENTS = frozenset({"charge.dispute.funds_reinstated"})
 DISPUTE_CLOSED = "charge.dispute.closed"
-# A closed dispute's final `status`; any other (`warning_closed`, ...) is ignored.
+# A closed dispute's final `status`; any other (`warning_closed`, `prevented`, ...) is ignored.
 CLOSED_STATUSES = {
     "won": WebhookEventKind.CHARGEBACK_WON,
     "lost": WebhookEventKind.CHARGEBACK_LOST,
 }
+# A dispute that has taken no money: an inquiry (`warning_*`), or a prevented dispute.
+INQUIRY_PREFIX = "warning_"
+PREVENTED = "prevented"
 
 _REFUND_KINDS = {
     ProcessorStatus.SUCCEEDED: WebhookEventKind.REFUND_SUCCEEDED,
@@ -96,9 +104,10 @@ def _charge_too(obj: Mapping[str, Any]) -> tuple[str, ...]:
 
 def dispute_kind(event_type: str, dispute: Mapping[str, Any]) -> WebhookEventKind:
     if event_type in DISPUTE_OPENED_EVENTS:
-        inquiry = str(dispute.get("status", "")).startswith("warning_")
-        if inquiry and event_type != DISPUTE_FUNDS_WITHDRAWN:
-            return WebhookEventKind.IGNORED  # an inquiry: no money has moved yet
+        status = str(dispute.get("status", ""))
+        no_funds = status.startswith(INQUIRY_PREFIX) or status == PREVENTED
+        if no_funds and event_type != DISPUTE_FUNDS_WITHDRAWN:
+            return WebhookEventKind.IGNORED  # no money has moved through the dispute
         return WebhookEventKind.CHARGEBACK
     if event_type in DISPUTE_WON_EVENTS:
         return WebhookEventKind.CHARGEBACK_WON
