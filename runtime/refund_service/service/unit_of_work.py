@@ -5,8 +5,8 @@ whole of it runs again from the load, after a short random backoff.
 A decision gets the loaded state in a fresh `ChangeBuilder` and writes nothing itself: it
 answers a `Decision` (what to commit, if anything, and what the operation returns) or a
 `Refusal` (the audit record to commit, if any, and the error to raise); a refusal that is not
-audited it simply raises. Metrics are counted only for the attempt that committed, so a
-retried attempt is never counted twice.
+audited it simply raises. Metrics are counted only by the attempt that ends the unit of
+work, so an attempt thrown away on a conflict is never counted.
 """
 
 from __future__ import annotations

@@ -69,15 +69,9 @@ def allowed(
     return check_refundable(summary, chargebacks or {}, now, policy).take(amount)
 
 
-def refused(
-    summary: Summary,
-    amount: int | None,
-    now: datetime = SOON,
-    policy: RefundPolicy = POLICY,
-    chargebacks: dict[str, Chargeback] | None = None,
-) -> DomainError:
+def refused(summary: Summary, amount: int | None, **conditions: Any) -> DomainError:
     with pytest.raises(DomainError) as raised:
-        allowed(summary, amount, now, policy, chargebacks)
+        allowed(summary, amount, **conditions)
     return raised.value
 
 
