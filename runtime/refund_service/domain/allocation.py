@@ -37,35 +37,13 @@ class RefundShares:
     fee: int
 
 
-def allocate_refund(
-    *,
-    amount: int,
-    gross: int,
-    tax: int,
-    fee: int,
-    reserved_before: int,
-    tax_taken: int,
-    fee_taken: int,
-    fee_policy: FeePolicy,
-) -> RefundShares:
-    """Tax and fee shares of a refund of `amount` after `reserved_before` was already reserved."""
-    reserved_total = reserved_before + amount
-    tax_share = cumulative_share(tax, gross, reserved_total, tax_taken)
+def allocate_refund(summary: Summary, amount: int, fee_policy: FeePolicy) -> RefundShares:
+    """Tax and fee shares of one more refund of `amount` on the payment `summary` describes,
+    after what its earlier live refunds reserved and took."""
+    reserved_total = summary.reserved_amount + amount
+    gross = summary.captured_amount
+    tax_share = cumulative_share(summary.tax_amount, gross, reserved_total, summary.tax_taken)
     fee_share = 0
     if fee_policy is FeePolicy.PROPORTIONAL:
-        fee_share = cumulative_share(fee, gross, reserved_total, fee_taken)
+        fee_share = cumulative_share(summary.fee_amount, gross, reserved_total, summary.fee_taken)
     return RefundShares(tax=min(tax_share, amount), fee=fee_share)
-
-
-def allocate_on(summary: Summary, amount: int, fee_policy: FeePolicy) -> RefundShares:
-    """`allocate_refund` for one more refund of `amount` on the payment `summary` describes."""
-    return allocate_refund(
-        amount=amount,
-        gross=summary.captured_amount,
-        tax=summary.tax_amount,
-        fee=summary.fee_amount,
-        reserved_before=summary.reserved_amount,
-        tax_taken=summary.tax_taken,
-        fee_taken=summary.fee_taken,
-        fee_policy=fee_policy,
-    )

@@ -8,6 +8,7 @@ what was refundable before is refundable again; a lost one books nothing more.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -89,14 +90,61 @@ def chargeback_amount(
     return wanted, min(wanted, open_to_dispute)
 
 
-def check_no_open_dispute(chargebacks: dict[str, Chargeback], transaction_id: str) -> None:
+def new_chargeback(
+    chargeback_id: str,
+    claimed: int,
+    booked: int,
+    now: str,
+    *,
+    ended: DisputeOutcome | None = None,
+    reason: str | None = None,
+    processor_reference: str | None = None,
+) -> Chargeback:
+    """A dispute as first recorded. One whose outcome arrived before its opening is recorded
+    as ended: a won one books nothing (the funds are back already), a lost one stands."""
+    return Chargeback(
+        chargeback_id,
+        0 if ended is DisputeOutcome.WON else booked,
+        ChargebackStatus(ended.value) if ended else ChargebackStatus.OPEN,
+        now,
+        requested_amount=claimed,
+        reason=reason,
+        processor_reference=processor_reference,
+        resolved_at=now if ended else None,
+    )
+
+
+def top_ups(
+    chargebacks: Mapping[str, Chargeback], won_id: str, summary: Summary
+) -> list[tuple[Chargeback, int]]:
+    """Once the dispute `won_id` is won (its reversal is in `summary`): the other disputes
+    still standing that could not be booked in full while it held the amount, oldest first,
+    each with what it books now, up to what is captured. What the processor has taken back
+    stays charged back."""
+    room = summary.captured_amount - summary.chargeback_amount
+    booked: list[tuple[Chargeback, int]] = []
+    for cid, other in sorted(chargebacks.items(), key=lambda kv: kv[1].opened_at):
+        if cid == won_id or other.status is ChargebackStatus.WON:
+            continue
+        more = min(other.shortfall, room)
+        if more > 0:
+            booked.append((other, more))
+            room -= more
+    return booked
+
+
+def chargeback_conflict(transaction_id: str) -> DomainError:
+    return _refusal(
+        ErrorCode.CHARGEBACK_CONFLICT,
+        "The payment has a chargeback; it cannot be refunded as well.",
+        transaction_id,
+    )
+
+
+def check_no_open_dispute(chargebacks: Mapping[str, Chargeback], transaction_id: str) -> None:
     """While any dispute is open nothing is refunded, whatever is booked for it."""
     if any(c.status is ChargebackStatus.OPEN for c in chargebacks.values()):
-        raise _refusal(
-            ErrorCode.CHARGEBACK_CONFLICT,
-            "The payment has a chargeback; it cannot be refunded as well.",
-            transaction_id,
-        )
+        raise chargeback_conflict(transaction_id)
 
 
 def check_resolvable(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from refund_service.domain.errors import UnbalancedJournalError
 from refund_service.domain.money import validate_currency
@@ -21,7 +22,9 @@ class EntryType(StrEnum):
     CHARGEBACK = "CHARGEBACK"
     CHARGEBACK_REVERSAL = "CHARGEBACK_REVERSAL"
     REFUND_PENDING = "REFUND_PENDING"
-    REFUND_SUCCESS = "PAYMENT-SUCCESS"
+    # The processor paid the refund back to the card. The stored value is SPEC's name for the
+    # entry type: it is persisted and published, so it never changes.
+    REFUND_PAID = "PAYMENT-SUCCESS"
     REFUND_VOID = "REFUND_VOID"
     FEE_REVERSAL = "FEE_REVERSAL"
     FX_ADJUSTMENT = "FX_ADJUSTMENT"
@@ -147,6 +150,19 @@ class EntryContext:
     def next(self) -> EntryContext:
         return EntryContext(self.transaction_id, self.seq + 1, self.created_at, self.currency)
 
+    def entry(self, kind: EntryType, postings: tuple[Posting, ...], **meaning: Any) -> Entry:
+        """The entry of type `kind` at this place. `meaning` holds the fields that say what it
+        means to the summary (and `currency`, when it is not the payment's)."""
+        meaning.setdefault("currency", self.currency)
+        return Entry(
+            transaction_id=self.transaction_id,
+            seq=self.seq,
+            type=kind,
+            created_at=self.created_at,
+            postings=postings,
+            **meaning,
+        )
+
 
 @dataclass(frozen=True)
 class PaymentTerms:
@@ -185,13 +201,9 @@ def payment_entry(ctx: EntryContext, terms: PaymentTerms, *, capture: bool = Fal
             "capture",
             terms.captured_at[:10],
         )
-    return Entry(
-        ctx.transaction_id,
-        ctx.seq,
+    return ctx.entry(
         EntryType.PAYMENT,
-        ctx.created_at,
         postings,
-        ctx.currency,
         amount=terms.amount,
         tax_amount=terms.tax_amount,  # informational: TAX and FEE entries carry the bookings
         fee_amount=terms.fee_amount,
@@ -206,31 +218,13 @@ def payment_entry(ctx: EntryContext, terms: PaymentTerms, *, capture: bool = Fal
 def tax_entry(ctx: EntryContext, tax: int) -> Entry:
     """TAX: the tax part of the revenue is owed to the tax authority."""
     postings = _pair(Account.MERCHANT_REVENUE, Account.TAX_PAYABLE, tax, ctx.currency)
-    return Entry(
-        ctx.transaction_id,
-        ctx.seq,
-        EntryType.TAX,
-        ctx.created_at,
-        postings,
-        ctx.currency,
-        amount=tax,
-        tax_amount=tax,
-    )
+    return ctx.entry(EntryType.TAX, postings, amount=tax, tax_amount=tax)
 
 
 def fee_entry(ctx: EntryContext, fee: int) -> Entry:
     """FEE: the processor keeps its fee out of the settlement."""
     postings = _pair(Account.PROCESSOR_FEES, Account.PROCESSOR_SETTLEMENT, fee, ctx.currency)
-    return Entry(
-        ctx.transaction_id,
-        ctx.seq,
-        EntryType.FEE,
-        ctx.created_at,
-        postings,
-        ctx.currency,
-        amount=fee,
-        fee_amount=fee,
-    )
+    return ctx.entry(EntryType.FEE, postings, amount=fee, fee_amount=fee)
 
 
 def chargeback_entry(
@@ -238,31 +232,14 @@ def chargeback_entry(
 ) -> Entry:
     """CHARGEBACK: the processor takes the disputed amount back."""
     postings = _pair(Account.MERCHANT_REVENUE, Account.PROCESSOR_SETTLEMENT, amount, ctx.currency)
-    return Entry(
-        ctx.transaction_id,
-        ctx.seq,
-        EntryType.CHARGEBACK,
-        ctx.created_at,
-        postings,
-        ctx.currency,
-        amount=amount,
-        reference=reference,
-        note=note,
-    )
+    return ctx.entry(EntryType.CHARGEBACK, postings, amount=amount, reference=reference, note=note)
 
 
 def chargeback_reversal_entry(ctx: EntryContext, amount: int, chargeback_id: str) -> Entry:
     """CHARGEBACK_REVERSAL: the merchant won the dispute; the disputed amount comes back."""
     postings = _pair(Account.PROCESSOR_SETTLEMENT, Account.MERCHANT_REVENUE, amount, ctx.currency)
-    return Entry(
-        ctx.transaction_id,
-        ctx.seq,
-        EntryType.CHARGEBACK_REVERSAL,
-        ctx.created_at,
-        postings,
-        ctx.currency,
-        amount=amount,
-        reference=chargeback_id,
+    return ctx.entry(
+        EntryType.CHARGEBACK_REVERSAL, postings, amount=amount, reference=chargeback_id
     )
 
 
@@ -277,13 +254,9 @@ class RefundAmounts:
 def _refund_entry(
     ctx: EntryContext, kind: EntryType, refund: RefundAmounts, postings: tuple[Posting, ...]
 ) -> Entry:
-    return Entry(
-        ctx.transaction_id,
-        ctx.seq,
+    return ctx.entry(
         kind,
-        ctx.created_at,
         postings,
-        ctx.currency,
         amount=refund.amount,
         tax_amount=refund.tax,
         fee_amount=refund.fee,
@@ -305,7 +278,7 @@ def refund_success_entry(ctx: EntryContext, refund: RefundAmounts) -> Entry:
     postings = _pair(
         Account.REFUND_CLEARING, Account.PROCESSOR_SETTLEMENT, refund.amount, ctx.currency
     )
-    return _refund_entry(ctx, EntryType.REFUND_SUCCESS, refund, postings)
+    return _refund_entry(ctx, EntryType.REFUND_PAID, refund, postings)
 
 
 def refund_void_entry(ctx: EntryContext, refund: RefundAmounts) -> Entry:
@@ -336,13 +309,10 @@ def fx_adjustment_entry(
         postings = _pair(
             Account.PROCESSOR_SETTLEMENT, Account.FX_GAIN_LOSS, -difference, settlement_currency
         )
-    return Entry(
-        ctx.transaction_id,
-        ctx.seq,
+    return ctx.entry(
         EntryType.FX_ADJUSTMENT,
-        ctx.created_at,
         postings,
-        settlement_currency,
+        currency=settlement_currency,
         amount=difference,
         refund_id=refund_id,
         settlement_currency=settlement_currency,
@@ -354,13 +324,10 @@ def reversal_entry(ctx: EntryContext, original: Entry, note: str | None = None) 
     """REVERSAL: the original's postings in the opposite direction; the original stays."""
     if original.type is EntryType.REVERSAL:
         raise ValueError("a reversal is not itself reversed; record a new entry instead")
-    return Entry(
-        ctx.transaction_id,
-        ctx.seq,
+    return ctx.entry(
         EntryType.REVERSAL,
-        ctx.created_at,
         tuple(p.reversed() for p in original.postings),
-        original.currency,
+        currency=original.currency,
         amount=original.amount,
         tax_amount=original.tax_amount,
         fee_amount=original.fee_amount,

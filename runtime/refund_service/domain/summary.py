@@ -101,7 +101,7 @@ _EFFECTS: dict[EntryType, tuple[tuple[str, str, int], ...]] = {
         ("pending_tax_amount", _TAX, 1),
         ("pending_fee_amount", _FEE, 1),
     ),
-    EntryType.REFUND_SUCCESS: (
+    EntryType.REFUND_PAID: (
         ("pending_refund_amount", _AMOUNT, -1),
         ("pending_tax_amount", _TAX, -1),
         ("pending_fee_amount", _FEE, -1),

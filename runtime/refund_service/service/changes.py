@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
+from refund_service.domain.allocation import RefundShares
 from refund_service.domain.audit import AuditAction, AuditRecord, Initiator, chain
-from refund_service.domain.ledger import Entry, EntryContext
-from refund_service.domain.refund import Refund
+from refund_service.domain.ids import refund_id as make_refund_id
+from refund_service.domain.ledger import Entry, EntryContext, RefundAmounts, refund_pending_entry
+from refund_service.domain.refund import Refund, RefundStatus
 from refund_service.domain.summary import (
     Summary,
     apply,
@@ -26,11 +29,18 @@ class ChangeBuilder:
     """Collects what one change writes, keeping the summary in step with each new entry."""
 
     def __init__(
-        self, state: TransactionState, now: str, initiator: Initiator, correlation_id: str | None
+        self,
+        state: TransactionState,
+        now: str,
+        initiator: Initiator,
+        correlation_id: str | None,
+        *,
+        moment: datetime | None = None,
     ):
         self.state = state
         self.summary: Summary = state.summary
         self.now = now
+        self.moment = moment or datetime.fromisoformat(now)  # `now`, to the microsecond
         self.initiator = initiator
         self.correlation_id = correlation_id
         self.entries: list[Entry] = []
@@ -101,3 +111,47 @@ class ChangeBuilder:
             refunds=tuple(self.refunds),
             audit=tuple(sealed),
         )
+
+
+def reserve_refund(
+    builder: ChangeBuilder,
+    amount: int,
+    shares: RefundShares,
+    *,
+    validated: dict[str, Any] | None = None,
+    pending: dict[str, Any] | None = None,
+    **record: Any,
+) -> Refund:
+    """Step 3 for the payment's next refund: its REFUND_PENDING entry, audited, and its record.
+
+    `validated` are the details of a REFUND_VALIDATED record written first, for a refund this
+    service decided to make; `pending` adds to the REFUND_PENDING record's; `record` holds the
+    refund's fields beyond its amounts, where and when.
+    """
+    summary = builder.summary
+    rid = make_refund_id(summary.transaction_id, summary.refund_count + 1)
+    amounts = RefundAmounts(rid, amount, shares.tax, shares.fee)
+    entry = builder.add_entry(lambda ctx: refund_pending_entry(ctx, amounts))
+
+    def audit(action: AuditAction, details: dict[str, Any]) -> None:
+        builder.audit(
+            action, refund_id=rid, amount=amount, currency=summary.currency, details=details
+        )
+
+    if validated is not None:
+        audit(AuditAction.REFUND_VALIDATED, validated)
+    audit(AuditAction.REFUND_PENDING, {"entry_id": entry.entry_id, **(pending or {})})
+    return Refund(
+        refund_id=rid,
+        transaction_id=summary.transaction_id,
+        status=RefundStatus.PENDING,
+        amount=amount,
+        currency=summary.currency,
+        tax_amount=shares.tax,
+        fee_amount=shares.fee,
+        created_at=builder.now,
+        updated_at=builder.now,
+        initiator_id=builder.initiator.id,
+        entry_seqs=(entry.seq,),
+        **record,
+    )

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from refund_service.domain.allocation import FeePolicy
 from refund_service.domain.audit import Initiator
 from refund_service.domain.eligibility import RefundPolicy
-from refund_service.domain.errors import DomainError, ErrorCode
 from refund_service.domain.fx import RateSource
 from refund_service.domain.processor import RefundProcessor
-from refund_service.service.ports import ConcurrentUpdateError, LedgerStore, MetricsSink
+from refund_service.service.ports import LedgerStore, MetricsSink
 
 
 def utc_now() -> datetime:
@@ -66,22 +63,3 @@ class Caller:
 
     initiator: Initiator
     correlation_id: str | None = None
-
-
-T = TypeVar("T")
-
-
-def with_retries(services: Services, attempt: Callable[[], T]) -> T:
-    """Run a read-decide-write attempt until it commits, backing off on version conflicts."""
-    deadline = time.monotonic() + services.policy.max_contention_seconds
-    for number in range(services.policy.max_attempts):
-        try:
-            return attempt()
-        except ConcurrentUpdateError:
-            if time.monotonic() >= deadline:
-                break
-            services.sleep(random.uniform(0, min(0.2, 0.005 * 2 ** min(number, 6))))  # noqa: S311
-    raise DomainError(
-        ErrorCode.LEDGER_CONTENTION,
-        "The transaction is being changed by many requests at once; retry shortly.",
-    )

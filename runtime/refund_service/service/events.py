@@ -74,7 +74,7 @@ def _payment(entry: Entry) -> tuple[str, str] | None:
 def _reversal(entry: Entry, audit: Iterable[AuditRecord]) -> tuple[str, str] | None:
     """A refund's payout taken back: by a rollback, or by the processor (a failure or reversal
     reported after success). The audit record written with the reversal says which."""
-    if entry.reverses_type is not EntryType.REFUND_SUCCESS or entry.refund_id is None:
+    if entry.reverses_type is not EntryType.REFUND_PAID or entry.refund_id is None:
         return None  # the other parts of the same reversal, or a void taken back by a late payout
     for record in audit:
         written = (record.details or {}).get("entries")
@@ -87,7 +87,7 @@ def _reversal(entry: Entry, audit: Iterable[AuditRecord]) -> tuple[str, str] | N
 
 _SIMPLE = {
     EntryType.REFUND_PENDING: (REFUND_PENDING, RefundStatus.PENDING.value),
-    EntryType.REFUND_SUCCESS: (REFUND_SUCCEEDED, "succeeded"),
+    EntryType.REFUND_PAID: (REFUND_SUCCEEDED, "succeeded"),
     EntryType.REFUND_VOID: (REFUND_FAILED, RefundStatus.FAILED.value),
     EntryType.CHARGEBACK: (CHARGEBACK_RECORDED, "open"),
     EntryType.CHARGEBACK_REVERSAL: (CHARGEBACK_RESOLVED, "won"),

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from refund_service.domain.allocation import allocate_on
-from refund_service.domain.audit import AuditAction
-from refund_service.domain.ids import refund_id as make_refund_id
-from refund_service.domain.ledger import RefundAmounts, refund_pending_entry
+from refund_service.domain.allocation import RefundShares, allocate_refund
 from refund_service.domain.processor import ProcessorCode, normalized
-from refund_service.domain.refund import Refund, RefundStatus
+from refund_service.domain.refund import Refund
 from refund_service.domain.summary import Summary
-from refund_service.service.changes import ChangeBuilder
-from refund_service.service.context import Caller, Services, timestamp, with_retries
-from refund_service.service.settlement import count_outcome, record_outcome
+from refund_service.service import unit_of_work
+from refund_service.service.changes import ChangeBuilder, reserve_refund
+from refund_service.service.context import Caller, Services
+from refund_service.service.settlement import outcome_counts, record_outcome
+from refund_service.service.unit_of_work import Decision
 
 
 @dataclass(frozen=True)
@@ -39,11 +38,11 @@ def book_external_payout(
     """The refund that records the payout; None when the payment is unknown here or the
     payout is in another currency (the caller reports it)."""
 
-    def attempt() -> BookedPayout | None:
-        state = services.store.load(payout.transaction_id)
+    def decide(builder: ChangeBuilder) -> Decision[BookedPayout | None]:
+        state = builder.state
         summary = state.summary
         if not summary.exists or payout.currency != summary.currency or payout.amount <= 0:
-            return None
+            return Decision(None)
         known = next(
             (
                 r
@@ -53,11 +52,15 @@ def book_external_payout(
             None,
         )
         if known is not None:
-            return BookedPayout(known, new=False)
-        builder = ChangeBuilder(
-            state, timestamp(services.clock()), caller.initiator, caller.correlation_id
+            return Decision(BookedPayout(known, new=False))
+        reserved = reserve_refund(
+            builder,
+            payout.amount,
+            _shares(summary, payout.amount, services),
+            pending={"external": True, "processor_reference": payout.processor_reference},
+            reason="other",
+            metadata={"external": True},
         )
-        reserved = _reserve(builder, services, payout)
         result = normalized(
             ProcessorCode.APPROVED,
             payout.processor,
@@ -66,51 +69,18 @@ def book_external_payout(
         )
         settled = record_outcome(builder, services, reserved, result)
         builder.put_refund(settled)
-        services.store.commit(builder.build(as_fact=True))
-        count_outcome(services, settled, result, builder.summary)
-        return BookedPayout(settled, new=True)
+        return Decision(
+            BookedPayout(settled, new=True),
+            builder.build(as_fact=True),
+            outcome_counts(settled, result, builder.summary),
+        )
 
-    return with_retries(services, attempt)
+    return unit_of_work.change(services, payout.transaction_id, caller, decide)
 
 
-def _shares(summary: Summary, amount: int, services: Services) -> tuple[int, int]:
+def _shares(summary: Summary, amount: int, services: Services) -> RefundShares:
     """Tax and fee shares as for any refund, as far as the captured amount reaches."""
     room = max(0, summary.captured_amount - summary.reserved_amount)
     if summary.captured_amount <= 0 or room == 0:
-        return 0, 0
-    shares = allocate_on(summary, min(amount, room), services.policy.fee_policy)
-    return shares.tax, shares.fee
-
-
-def _reserve(builder: ChangeBuilder, services: Services, payout: ExternalPayout) -> Refund:
-    summary = builder.summary
-    tax, fee = _shares(summary, payout.amount, services)
-    rid = make_refund_id(summary.transaction_id, summary.refund_count + 1)
-    amounts = RefundAmounts(rid, payout.amount, tax, fee)
-    entry = builder.add_entry(lambda ctx: refund_pending_entry(ctx, amounts))
-    builder.audit(
-        AuditAction.REFUND_PENDING,
-        refund_id=rid,
-        amount=payout.amount,
-        currency=summary.currency,
-        details={
-            "entry_id": entry.entry_id,
-            "external": True,
-            "processor_reference": payout.processor_reference,
-        },
-    )
-    return Refund(
-        refund_id=rid,
-        transaction_id=summary.transaction_id,
-        status=RefundStatus.PENDING,
-        amount=payout.amount,
-        currency=summary.currency,
-        tax_amount=tax,
-        fee_amount=fee,
-        reason="other",
-        created_at=builder.now,
-        updated_at=builder.now,
-        initiator_id=builder.initiator.id,
-        metadata={"external": True},
-        entry_seqs=(entry.seq,),
-    )
+        return RefundShares(tax=0, fee=0)
+    return allocate_refund(summary, min(amount, room), services.policy.fee_policy)

@@ -9,14 +9,14 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from refund_service import observability_names as names
 from refund_service.domain.audit import AuditAction, digest
 from refund_service.domain.chargeback import (
     Chargeback,
-    ChargebackStatus,
     DisputeOutcome,
     chargeback_amount,
     check_resolvable,
+    new_chargeback,
+    top_ups,
 )
 from refund_service.domain.errors import DomainError, ErrorCode
 from refund_service.domain.fx import parse_rate
@@ -34,10 +34,12 @@ from refund_service.domain.ledger import (
 )
 from refund_service.domain.money import validate_currency
 from refund_service.domain.summary import Summary
+from refund_service.service import unit_of_work
 from refund_service.service.changes import ChangeBuilder
-from refund_service.service.context import Caller, Services, timestamp, with_retries
+from refund_service.service.context import Caller, Services, timestamp
 from refund_service.service.ports import Change, TransactionState, after
-from refund_service.service.refusals import commit_refusal
+from refund_service.service.refusals import audited_refusal
+from refund_service.service.unit_of_work import Decision, Refusal, over_refund_counts
 
 
 @dataclass(frozen=True)
@@ -108,23 +110,22 @@ def record_payment(services: Services, cmd: PaymentCommand, caller: Caller) -> T
     _validate(cmd, services, now)
     captured_at = normalize_moment(cmd.captured_at, "captured_at") if cmd.captured_at else None
 
-    def attempt() -> TransactionState:
-        state = services.store.load(cmd.transaction_id)
+    def decide(builder: ChangeBuilder) -> Decision[TransactionState]:
+        state = builder.state
         if state.summary.exists:
             if state.head.request_digest == cmd.request_digest():
-                return state
+                return Decision(state)
             raise DomainError(
                 ErrorCode.TRANSACTION_EXISTS,
                 "A different payment with this transaction id is already recorded.",
                 {"transaction_id": cmd.transaction_id},
             )
         _check_reference_is_free(services, cmd)
-        builder = ChangeBuilder(state, timestamp(now), caller.initiator, caller.correlation_id)
         builder.summary = Summary(cmd.transaction_id, version=state.summary.version)
         terms = PaymentTerms(
             cmd.amount,
             cmd.status,
-            captured_at or timestamp(now),
+            captured_at or builder.now,
             cmd.tax_amount,
             cmd.fee_amount,
             cmd.settlement_currency,
@@ -149,10 +150,9 @@ def record_payment(services: Services, cmd: PaymentCommand, caller: Caller) -> T
         )
         if cmd.processor_reference:
             change = replace(change, payment_aliases=(cmd.processor_reference,))
-        services.store.commit(change)
-        return after(state, change)
+        return Decision(after(state, change), change)
 
-    return with_retries(services, attempt)
+    return unit_of_work.change(services, cmd.transaction_id, caller, decide)
 
 
 def _check_reference_is_free(services: Services, cmd: PaymentCommand) -> None:
@@ -195,19 +195,18 @@ def _require_payment(state: TransactionState) -> Summary:
 def complete_payment(services: Services, transaction_id: str, caller: Caller) -> TransactionState:
     """A pending payment is captured; completing a completed payment changes nothing."""
 
-    def attempt() -> TransactionState:
-        state = services.store.load(transaction_id)
+    def decide(builder: ChangeBuilder) -> Decision[TransactionState]:
+        state = builder.state
         summary = _require_payment(state)
         if summary.payment_status is PaymentStatus.COMPLETED:
-            return state
+            return Decision(state)
         if summary.payment_status is not PaymentStatus.PENDING:
             raise DomainError(
                 ErrorCode.TRANSACTION_NOT_REFUNDABLE,
                 "The payment did not go through and cannot be completed.",
                 {"transaction_id": transaction_id},
             )
-        now = timestamp(services.clock())
-        builder = ChangeBuilder(state, now, caller.initiator, caller.correlation_id)
+        now = builder.now
         terms = PaymentTerms(
             summary.captured_amount,
             PaymentStatus.COMPLETED,
@@ -227,10 +226,9 @@ def complete_payment(services: Services, transaction_id: str, caller: Caller) ->
             details={"captured_at": now, "fee_amount": fee},
         )
         change = builder.build()
-        services.store.commit(change)
-        return after(state, change)
+        return Decision(after(state, change), change)
 
-    return with_retries(services, attempt)
+    return unit_of_work.change(services, transaction_id, caller, decide)
 
 
 def _recorded_payment(state: TransactionState) -> Entry | None:
@@ -269,10 +267,8 @@ class ChargebackOutcome:
     state: TransactionState
 
 
-def _audit_chargeback_refusal(
-    services: Services, state: TransactionState, caller: Caller, refusal: DomainError, **extra: Any
-) -> None:
-    commit_refusal(services, state, caller, AuditAction.CHARGEBACK_REJECTED, refusal, **extra)
+def _refused(builder: ChangeBuilder, refusal: DomainError, **extra: Any) -> Refusal:
+    return audited_refusal(builder, AuditAction.CHARGEBACK_REJECTED, refusal, **extra)
 
 
 def record_chargeback(
@@ -288,39 +284,33 @@ def record_chargeback(
     """
     chargeback_id = cmd.chargeback_id or cmd.processor_reference or f"cb_{uuid.uuid4().hex}"
 
-    def attempt() -> ChargebackOutcome:
-        state = services.store.load(cmd.transaction_id)
+    def decide(builder: ChangeBuilder) -> Decision[ChargebackOutcome] | Refusal:
+        state = builder.state
         known = state.head.chargebacks.get(chargeback_id)
         if known is not None:
-            return ChargebackOutcome(known, state)
+            return Decision(ChargebackOutcome(known, state))
         try:
-            claimed, amount = chargeback_amount(
+            claimed, booked = chargeback_amount(
                 state.summary, cmd.amount, reported=cmd.reported_by_processor
             )
         except DomainError as refusal:
-            _audit_chargeback_refusal(
-                services, state, caller, refusal, amount=cmd.amount, chargeback_id=chargeback_id
-            )
-            raise
-        now = timestamp(services.clock())
-        builder = ChangeBuilder(state, now, caller.initiator, caller.correlation_id)
-        if ended is DisputeOutcome.WON:
-            amount = 0  # the funds are back already: nothing stands
-        if amount:
-            builder.add_entry(lambda ctx: chargeback_entry(ctx, amount, chargeback_id, cmd.reason))
-        chargeback = Chargeback(
+            return _refused(builder, refusal, amount=cmd.amount, chargeback_id=chargeback_id)
+        chargeback = new_chargeback(
             chargeback_id,
-            amount,
-            ChargebackStatus(ended.value) if ended else ChargebackStatus.OPEN,
-            now,
-            requested_amount=claimed,
+            claimed,
+            booked,
+            builder.now,
+            ended=ended,
             reason=cmd.reason,
             processor_reference=cmd.processor_reference,
-            resolved_at=now if ended else None,
         )
+        if chargeback.amount:
+            builder.add_entry(
+                lambda ctx: chargeback_entry(ctx, chargeback.amount, chargeback_id, cmd.reason)
+            )
         builder.audit(
             AuditAction.CHARGEBACK_RECORDED,
-            amount=amount,
+            amount=chargeback.amount,
             currency=state.summary.currency,
             details={
                 "chargeback_id": chargeback_id,
@@ -332,11 +322,10 @@ def record_chargeback(
             },
         )
         change = _with_chargebacks(builder, {chargeback_id: chargeback})
-        services.store.commit(change)
-        _count_over_refund(services, change.head.summary)
-        return ChargebackOutcome(chargeback, after(state, change))
+        counts = over_refund_counts(change.head.summary)
+        return Decision(ChargebackOutcome(chargeback, after(state, change)), change, counts)
 
-    return with_retries(services, attempt)
+    return unit_of_work.change(services, cmd.transaction_id, caller, decide)
 
 
 def resolve_chargeback(
@@ -348,18 +337,14 @@ def resolve_chargeback(
 ) -> ChargebackOutcome:
     """A dispute won (CHARGEBACK_REVERSAL: the amount comes back) or lost (nothing more)."""
 
-    def attempt() -> ChargebackOutcome:
-        state = services.store.load(transaction_id)
+    def decide(builder: ChangeBuilder) -> Decision[ChargebackOutcome] | Refusal:
+        state = builder.state
         try:
             _require_payment(state)
             chargeback = check_resolvable(state.head.chargebacks, chargeback_id, transaction_id)
         except DomainError as refusal:
-            _audit_chargeback_refusal(
-                services, state, caller, refusal, chargeback_id=chargeback_id, outcome=outcome
-            )
-            raise
-        now = timestamp(services.clock())
-        builder = ChangeBuilder(state, now, caller.initiator, caller.correlation_id)
+            return _refused(builder, refusal, chargeback_id=chargeback_id, outcome=outcome)
+        now = builder.now
         if outcome is DisputeOutcome.WON and chargeback.amount:
             builder.add_entry(
                 lambda ctx: chargeback_reversal_entry(ctx, chargeback.amount, chargeback_id)
@@ -367,7 +352,7 @@ def resolve_chargeback(
         resolved = chargeback.resolved(outcome, now)
         changed = {chargeback_id: resolved}
         if outcome is DisputeOutcome.WON:
-            changed |= _top_up_standing(builder, state.head.chargebacks, chargeback_id)
+            changed |= _book_top_ups(builder, chargeback_id)
         builder.audit(
             AuditAction.CHARGEBACK_RESOLVED,
             amount=chargeback.amount,
@@ -375,27 +360,17 @@ def resolve_chargeback(
             details={"chargeback_id": chargeback_id, "outcome": outcome.value},
         )
         change = _with_chargebacks(builder, changed)
-        services.store.commit(change)
-        return ChargebackOutcome(resolved, after(state, change))
+        return Decision(ChargebackOutcome(resolved, after(state, change)), change)
 
-    return with_retries(services, attempt)
+    return unit_of_work.change(services, transaction_id, caller, decide)
 
 
-def _top_up_standing(
-    builder: ChangeBuilder, chargebacks: dict[str, Chargeback], won_id: str
-) -> dict[str, Chargeback]:
-    """Other disputes still standing that could not be booked in full while the won one held
-    the amount: booked up to what they claim now that it is free (SPEC 3.1, disputes are
-    facts: what the processor has taken back stays charged back)."""
+def _book_top_ups(builder: ChangeBuilder, won_id: str) -> dict[str, Chargeback]:
+    """The standing disputes the won one held back, booked up to what they claim."""
     topped: dict[str, Chargeback] = {}
-    for cid, other in sorted(chargebacks.items(), key=lambda kv: kv[1].opened_at):
-        if cid == won_id or other.status is ChargebackStatus.WON:
-            continue
-        room = builder.summary.captured_amount - builder.summary.chargeback_amount
-        more = min(other.shortfall, room)
-        if more > 0:
-            builder.add_entry(partial(_chargeback_top_up, amount=more, chargeback=other))
-            topped[cid] = replace(other, amount=other.amount + more)
+    for other, more in top_ups(builder.state.head.chargebacks, won_id, builder.summary):
+        builder.add_entry(partial(_chargeback_top_up, amount=more, chargeback=other))
+        topped[other.chargeback_id] = replace(other, amount=other.amount + more)
     return topped
 
 
@@ -406,8 +381,3 @@ def _chargeback_top_up(ctx: EntryContext, *, amount: int, chargeback: Chargeback
 def _with_chargebacks(builder: ChangeBuilder, changed: dict[str, Chargeback]) -> Change:
     chargebacks = {**builder.state.head.chargebacks, **changed}
     return builder.build(as_fact=True, chargebacks=chargebacks)
-
-
-def _count_over_refund(services: Services, summary: Summary) -> None:
-    if summary.over_refunded:
-        services.metrics.count(names.OVER_REFUNDED)

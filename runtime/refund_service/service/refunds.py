@@ -9,14 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 from refund_service import observability_names as names
-from refund_service.domain.allocation import allocate_on
+from refund_service.domain.allocation import allocate_refund
 from refund_service.domain.audit import AuditAction, RepeatTally, digest
-from refund_service.domain.chargeback import check_no_open_dispute
 from refund_service.domain.eligibility import check_refundable
 from refund_service.domain.errors import DomainError, ErrorCode
 from refund_service.domain.fx import convert
-from refund_service.domain.ids import refund_id as make_refund_id
-from refund_service.domain.ledger import FxQuote, RefundAmounts, refund_pending_entry
+from refund_service.domain.ledger import FxQuote
 from refund_service.domain.processor import (
     CALL_FAILURES,
     ProcessorCode,
@@ -29,12 +27,15 @@ from refund_service.domain.processor import (
 )
 from refund_service.domain.refund import Refund, RefundReason, RefundStatus
 from refund_service.domain.summary import Summary
-from refund_service.service.changes import ChangeBuilder
-from refund_service.service.context import Caller, Services, timestamp, with_retries
+from refund_service.service import unit_of_work
+from refund_service.service.changes import ChangeBuilder, reserve_refund
+from refund_service.service.context import Caller, Services, timestamp
 from refund_service.service.payments import payment_reference
 from refund_service.service.ports import Change, Head, TransactionState, after
 from refund_service.service.processor_calls import SEND_MARGIN, processor_request, send_deadline
+from refund_service.service.refusals import unknown_transaction
 from refund_service.service.settlement import settle
+from refund_service.service.unit_of_work import Decision, Refusal
 
 
 @dataclass(frozen=True)
@@ -118,13 +119,11 @@ def _reserve(services: Services, cmd: RefundCommand, caller: Caller) -> _Reserva
     A refusal is audited and raised; a version conflict starts over from the query.
     """
 
-    def attempt() -> _Reservation:
-        state = services.store.load(cmd.transaction_id)
+    def decide(builder: ChangeBuilder) -> Decision[_Reservation] | Refusal:
+        state = builder.state
         earlier = _same_key(state, cmd.idempotency_key)
         if earlier is not None:
-            return _Reservation(earlier, state, resumed=True)
-        now = services.clock()
-        builder = ChangeBuilder(state, timestamp(now), caller.initiator, caller.correlation_id)
+            return Decision(_Reservation(earlier, state, resumed=True))
         builder.audit(AuditAction.LEDGER_QUERIED, details=_ledger_digest(state))
         builder.audit(
             AuditAction.REFUND_REQUESTED,
@@ -134,22 +133,18 @@ def _reserve(services: Services, cmd: RefundCommand, caller: Caller) -> _Reserva
         )
         try:
             summary = state.summary
-            check_refundable(summary, None, now, services.policy.refund)
-            check_no_open_dispute(state.head.chargebacks, summary.transaction_id)
+            refundable = check_refundable(
+                summary, state.head.chargebacks, builder.moment, services.policy.refund
+            )
             amount, quote = _in_payment_currency(services, cmd, summary)
-            amount = check_refundable(summary, amount, now, services.policy.refund)
+            amount = refundable.take(amount)
         except DomainError as refusal:
-            if not summary.exists:  # nothing to audit against: counted, never stored
-                services.metrics.count(names.REJECTED_UNKNOWN_TRANSACTION)
-                raise
-            services.store.commit(_rejection(builder, cmd, caller, refusal, now))
-            raise
-        refund = _reserve_in(builder, services, cmd, caller, amount, quote)
+            return _rejection(builder, cmd, caller, refusal)
+        refund = _reserve_in(builder, services, cmd, amount, quote)
         change = builder.build()
-        services.store.commit(change)
-        return _Reservation(refund, after(state, change), resumed=False)
+        return Decision(_Reservation(refund, after(state, change), resumed=False), change)
 
-    return with_retries(services, attempt)
+    return unit_of_work.change(services, cmd.transaction_id, caller, decide)
 
 
 # Identical refusals (same caller, same refusal, same request) within this window are counted
@@ -175,15 +170,20 @@ def _live(tally: RepeatTally, now: datetime) -> bool:
 
 
 def _rejection(
-    builder: ChangeBuilder,
-    cmd: RefundCommand,
-    caller: Caller,
-    refusal: DomainError,
-    now: datetime,
+    builder: ChangeBuilder, cmd: RefundCommand, caller: Caller, refusal: DomainError
+) -> Refusal:
+    """A refusal, audited: the full records for the first of its kind in a window, then one
+    record at each power of two, and in between only the count. A refusal on a transaction
+    that does not exist is counted, never stored."""
+    if not builder.state.summary.exists:
+        return unknown_transaction(refusal)
+    return Refusal(refusal, _rejection_change(builder, cmd, caller, refusal))
+
+
+def _rejection_change(
+    builder: ChangeBuilder, cmd: RefundCommand, caller: Caller, refusal: DomainError
 ) -> Change:
-    """The change that audits a refusal: the full records for the first of its kind in a
-    window, then one record at each power of two, and in between only the count."""
-    head = builder.state.head
+    head, now = builder.state.head, builder.moment
     fingerprint = _fingerprint(cmd, caller, refusal)
     tally = head.repeats.get(fingerprint)
     details = {"error_code": refusal.code.value, "message": refusal.message, **refusal.details}
@@ -265,52 +265,28 @@ def _reserve_in(
     builder: ChangeBuilder,
     services: Services,
     cmd: RefundCommand,
-    caller: Caller,
     amount: int,
     quote: FxQuote | None,
 ) -> Refund:
     summary = builder.summary
-    shares = allocate_on(summary, amount, services.policy.fee_policy)
-    rid = make_refund_id(summary.transaction_id, summary.refund_count + 1)
-    amounts = RefundAmounts(rid, amount, shares.tax, shares.fee)
-    entry = builder.add_entry(lambda ctx: refund_pending_entry(ctx, amounts))
-    builder.audit(
-        AuditAction.REFUND_VALIDATED,
-        refund_id=rid,
-        amount=amount,
-        currency=summary.currency,
-        details={
+    shares = allocate_refund(summary, amount, services.policy.fee_policy)
+    refund = reserve_refund(
+        builder,
+        amount,
+        shares,
+        validated={
             "refundable_before": summary.refundable_amount,
             "conversion": asdict(quote) if quote else None,
         },
-    )
-    builder.audit(
-        AuditAction.REFUND_PENDING,
-        refund_id=rid,
-        amount=amount,
-        currency=summary.currency,
-        details={"entry_id": entry.entry_id, "tax_amount": shares.tax, "fee_amount": shares.fee},
-    )
-    refund = Refund(
-        refund_id=rid,
-        transaction_id=summary.transaction_id,
-        status=RefundStatus.PENDING,
-        amount=amount,
-        currency=summary.currency,
-        tax_amount=shares.tax,
-        fee_amount=shares.fee,
+        pending={"tax_amount": shares.tax, "fee_amount": shares.fee},
         reason=cmd.reason.value,
-        created_at=builder.now,
-        updated_at=builder.now,
-        initiator_id=caller.initiator.id,
         metadata=cmd.metadata,
-        entry_seqs=(entry.seq,),
         requested_amount=cmd.amount if quote else None,
         requested_currency=cmd.currency if quote else None,
         conversion=quote,
         pending_since=builder.now,
         send_deadline=timestamp(
-            services.clock() + timedelta(seconds=services.policy.send_window_seconds)
+            builder.moment + timedelta(seconds=services.policy.send_window_seconds)
         ),
         idempotency_key=cmd.idempotency_key,
         payment_reference=payment_reference(builder.state),

@@ -11,9 +11,10 @@ from typing import Any
 from refund_service import observability_names as names
 from refund_service.domain.audit import AuditAction
 from refund_service.domain.errors import DomainError, ErrorCode
+from refund_service.service import unit_of_work
 from refund_service.service.changes import ChangeBuilder
-from refund_service.service.context import Caller, Services, timestamp, with_retries
-from refund_service.service.ports import TransactionState
+from refund_service.service.context import Caller, Services
+from refund_service.service.unit_of_work import Count, Decision, Refusal
 
 
 def refusal_details(refusal: DomainError, **extra: Any) -> dict[str, Any]:
@@ -25,33 +26,31 @@ def refusal_details(refusal: DomainError, **extra: Any) -> dict[str, Any]:
     }
 
 
-def commit_refusal(
-    services: Services,
-    state: TransactionState,
-    caller: Caller,
+def unknown_transaction(refusal: DomainError) -> Refusal:
+    """A refusal with no transaction to audit it on: counted, never stored."""
+    return Refusal(refusal, counts=(Count(names.REJECTED_UNKNOWN_TRANSACTION),))
+
+
+def audited_refusal(
+    builder: ChangeBuilder,
     action: AuditAction,
     refusal: DomainError,
     *,
     refund_id: str | None = None,
     amount: int | None = None,
     **extra: Any,
-) -> None:
-    """Audit `refusal` against the state it was decided on; ConcurrentUpdateError if the
-    transaction moved on meanwhile (the caller decides again)."""
-    if not state.summary.exists:
-        services.metrics.count(names.REJECTED_UNKNOWN_TRANSACTION)
-        return
-    builder = ChangeBuilder(
-        state, timestamp(services.clock()), caller.initiator, caller.correlation_id
-    )
+) -> Refusal:
+    """`refusal`, audited on the state `builder` holds (nothing may be added to it yet)."""
+    if not builder.summary.exists:
+        return unknown_transaction(refusal)
     builder.audit(
         action,
         refund_id=refund_id,
         amount=amount,
-        currency=state.summary.currency,
+        currency=builder.summary.currency,
         details=refusal_details(refusal, **extra),
     )
-    services.store.commit(builder.build(as_fact=True))
+    return Refusal(refusal, builder.build(as_fact=True))
 
 
 def audit_key_reuse(services: Services, transaction_id: str, caller: Caller) -> None:
@@ -62,8 +61,7 @@ def audit_key_reuse(services: Services, transaction_id: str, caller: Caller) -> 
         "This Idempotency-Key was used with a different request body.",
     )
 
-    def attempt() -> None:
-        state = services.store.load(transaction_id)
-        commit_refusal(services, state, caller, AuditAction.IDEMPOTENCY_KEY_REUSED, refusal)
+    def decide(builder: ChangeBuilder) -> Decision[None]:
+        return audited_refusal(builder, AuditAction.IDEMPOTENCY_KEY_REUSED, refusal).recorded()
 
-    with_retries(services, attempt)
+    unit_of_work.change(services, transaction_id, caller, decide)

@@ -26,11 +26,13 @@ from refund_service.domain.processor import (
 )
 from refund_service.domain.refund import Refund, RefundStatus
 from refund_service.domain.summary import Summary
+from refund_service.service import unit_of_work
 from refund_service.service.changes import ChangeBuilder
-from refund_service.service.context import Caller, Services, timestamp, with_retries
+from refund_service.service.context import Caller, Services
 from refund_service.service.ports import TransactionState
 from refund_service.service.processor_calls import processor_says_paid
-from refund_service.service.refusals import commit_refusal
+from refund_service.service.refusals import audited_refusal
+from refund_service.service.unit_of_work import Count, Decision, Refusal, over_refund_counts
 
 _SETTLED_ACTION = {
     RefundStatus.SUCCESS: AuditAction.REFUND_SUCCEEDED,
@@ -142,27 +144,32 @@ def settle(
     Any other late or repeated answer changes nothing. `known` is the state this process last
     wrote: the first attempt builds on it without a read, and a conflict falls back to reading.
     """
-    first = [known] if known is not None else []
 
-    def attempt() -> tuple[Refund, Summary]:
-        state = first.pop() if first else services.store.load(transaction_id)
+    def decide(builder: ChangeBuilder) -> Decision[tuple[Refund, Summary]]:
+        state = builder.state
         refund = _refund_in(state, refund_id)
         if _late_payout(services, state, refund, result):
-            return _book_late_payout(services, state, refund, result, caller)
+            return _book_late_payout(builder, services, refund, result)
         if refund.status is not RefundStatus.PENDING or _nothing_new(refund, result):
-            if _contradicts(refund, result):
-                services.metrics.count(names.REFUND_OUTCOME_CONFLICT)
-            return refund, state.summary
-        builder = ChangeBuilder(
-            state, timestamp(services.clock()), caller.initiator, caller.correlation_id
-        )
+            counts = (Count(names.REFUND_OUTCOME_CONFLICT),) if _contradicts(refund, result) else ()
+            return Decision((refund, state.summary), counts=counts)
         settled = record_outcome(builder, services, refund, result)
-        builder.put_refund(settled)
-        services.store.commit(builder.build(as_fact=True))
-        count_outcome(services, settled, result, builder.summary)
-        return settled, builder.summary
+        return _settled(builder, settled, result)
 
-    return with_retries(services, attempt)
+    return unit_of_work.change(services, transaction_id, caller, decide, known=known)
+
+
+def _settled(
+    builder: ChangeBuilder, settled: Refund, result: ProcessorResult, *counts: Count
+) -> Decision[tuple[Refund, Summary]]:
+    """The change that books a processor's answer on `settled`, as a fact."""
+    builder.put_refund(settled)
+    summary = builder.summary
+    return Decision(
+        (settled, summary),
+        builder.build(as_fact=True),
+        counts + outcome_counts(settled, result, summary),
+    )
 
 
 def _contradicts(refund: Refund, result: ProcessorResult) -> bool:
@@ -194,30 +201,19 @@ def _late_payout(
 
 
 def _book_late_payout(
-    services: Services,
-    state: TransactionState,
-    refund: Refund,
-    result: ProcessorResult,
-    caller: Caller,
-) -> tuple[Refund, Summary]:
+    builder: ChangeBuilder, services: Services, refund: Refund, result: ProcessorResult
+) -> Decision[tuple[Refund, Summary]]:
     """The ledger released this refund, yet the processor paid it: take the release back
     (a REVERSAL of the void reserves the amount again) and book the success on top."""
-    builder = ChangeBuilder(
-        state, timestamp(services.clock()), caller.initiator, caller.correlation_id
-    )
     seqs = [
         _append_reversal(builder, void, "the processor paid the refund after all")
-        for void in _voids_in_force(state, refund)
+        for void in _voids_in_force(builder.state, refund)
     ]
     reopened = replace(
         refund, status=RefundStatus.PENDING, entry_seqs=refund.entry_seqs + tuple(seqs)
     )
     settled = record_outcome(builder, services, reopened, result, late=True)
-    builder.put_refund(settled)
-    services.store.commit(builder.build(as_fact=True))
-    services.metrics.count(names.REFUND_OUTCOME_CONFLICT)
-    count_outcome(services, settled, result, builder.summary)
-    return settled, builder.summary
+    return _settled(builder, settled, result, Count(names.REFUND_OUTCOME_CONFLICT))
 
 
 def _nothing_new(refund: Refund, result: ProcessorResult) -> bool:
@@ -226,18 +222,18 @@ def _nothing_new(refund: Refund, result: ProcessorResult) -> bool:
     return result.status is ProcessorStatus.PENDING and recorded.get("code") == result.code.value
 
 
-def count_outcome(
-    services: Services, refund: Refund, result: ProcessorResult, summary: Summary
-) -> None:
-    if summary.over_refunded:
-        services.metrics.count(names.OVER_REFUNDED)
+def outcome_counts(refund: Refund, result: ProcessorResult, summary: Summary) -> tuple[Count, ...]:
+    """What booking a processor's answer counts."""
     if refund.status is RefundStatus.SUCCESS:
-        services.metrics.count(names.REFUNDS_SUCCEEDED)
-        services.metrics.count(names.REFUND_AMOUNT, refund.amount)
+        status: tuple[Count, ...] = (
+            Count(names.REFUNDS_SUCCEEDED),
+            Count(names.REFUND_AMOUNT, refund.amount),
+        )
     elif refund.status is RefundStatus.FAILED:
-        services.metrics.count(names.REFUNDS_FAILED, code=result.code.value)
+        status = (Count(names.REFUNDS_FAILED, dimensions={"code": result.code.value}),)
     else:
-        services.metrics.count(names.REFUNDS_PENDING)
+        status = (Count(names.REFUNDS_PENDING),)
+    return over_refund_counts(summary) + status
 
 
 def _append_reversal(builder: ChangeBuilder, original: Entry, note: str) -> int:
@@ -292,27 +288,17 @@ def rollback_refund(
 ) -> tuple[Refund, Summary]:
     """Reverse a paid refund; its amount becomes refundable again. Repeating it is harmless."""
 
-    def attempt() -> tuple[Refund, Summary]:
-        state = services.store.load(transaction_id)
+    def decide(builder: ChangeBuilder) -> Decision[tuple[Refund, Summary]] | Refusal:
+        state = builder.state
         try:
             refund = _refund_in(state, refund_id)
             if refund.status is RefundStatus.ROLLED_BACK:
-                return refund, state.summary
+                return Decision((refund, state.summary))
             _check_reversible(refund)
         except DomainError as refusal:
-            commit_refusal(
-                services,
-                state,
-                caller,
-                AuditAction.ROLLBACK_REJECTED,
-                refusal,
-                refund_id=refund_id,
-                reason=reason,
+            return audited_refusal(
+                builder, AuditAction.ROLLBACK_REJECTED, refusal, refund_id=refund_id, reason=reason
             )
-            raise
-        builder = ChangeBuilder(
-            state, timestamp(services.clock()), caller.initiator, caller.correlation_id
-        )
         reversed_refund = reverse_refund(
             builder,
             refund,
@@ -321,7 +307,6 @@ def rollback_refund(
             {"reason": reason},
         )
         builder.put_refund(reversed_refund)
-        services.store.commit(builder.build(as_fact=True))
-        return reversed_refund, builder.summary
+        return Decision((reversed_refund, builder.summary), builder.build(as_fact=True))
 
-    return with_retries(services, attempt)
+    return unit_of_work.change(services, transaction_id, caller, decide)

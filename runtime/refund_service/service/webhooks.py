@@ -19,8 +19,9 @@ from refund_service.domain.processor import (
     normalized,
 )
 from refund_service.domain.refund import RefundStatus
+from refund_service.service import unit_of_work
 from refund_service.service.changes import ChangeBuilder
-from refund_service.service.context import Caller, Services, timestamp, with_retries
+from refund_service.service.context import Caller, Services
 from refund_service.service.external_payouts import ExternalPayout, book_external_payout
 from refund_service.service.payments import (
     ChargebackCommand,
@@ -29,6 +30,7 @@ from refund_service.service.payments import (
 )
 from refund_service.service.queries import locate_refund
 from refund_service.service.settlement import reverse_refund, settle
+from refund_service.service.unit_of_work import Decision
 
 
 class WebhookEventLog(Protocol):
@@ -67,15 +69,10 @@ def _late_failure(
 ) -> WebhookOutcome:
     """A refund the processor paid, then failed or took back: REVERSAL entries, status failed."""
 
-    def attempt() -> WebhookOutcome:
-        state = services.store.load(transaction_id)
-        refund = state.refunds.get(refund_id)
+    def decide(builder: ChangeBuilder) -> Decision[WebhookOutcome]:
+        refund = builder.state.refunds.get(refund_id)
         if refund is None or refund.status is not RefundStatus.SUCCESS:
-            return WebhookOutcome.UNCHANGED
-        caller = _caller(event)
-        builder = ChangeBuilder(
-            state, timestamp(services.clock()), caller.initiator, caller.correlation_id
-        )
+            return Decision(WebhookOutcome.UNCHANGED)
         details = {
             "reason": event.reason or event.event_type,
             "event_type": event.event_type,
@@ -86,10 +83,9 @@ def _late_failure(
             builder, refund, RefundStatus.FAILED, AuditAction.REFUND_FAILED, details
         )
         builder.put_refund(reversed_refund)
-        services.store.commit(builder.build(as_fact=True))
-        return WebhookOutcome.REVERSED
+        return Decision(WebhookOutcome.REVERSED, builder.build(as_fact=True))
 
-    return with_retries(services, attempt)
+    return unit_of_work.change(services, transaction_id, _caller(event), decide)
 
 
 def _failure_result(event: WebhookEvent) -> ProcessorResult:

@@ -70,16 +70,7 @@ class Book:
 
     def reserve(self, amount: int) -> RefundAmounts:
         s = self.summary
-        shares = allocate_refund(
-            amount=amount,
-            gross=s.captured_amount,
-            tax=s.tax_amount,
-            fee=s.fee_amount,
-            reserved_before=s.reserved_amount,
-            tax_taken=s.tax_taken,
-            fee_taken=s.fee_taken,
-            fee_policy=self.policy,
-        )
+        shares = allocate_refund(s, amount, self.policy)
         self.shares.append(shares)
         refund = RefundAmounts(refund_id(TID, s.refund_count + 1), amount, shares.tax, shares.fee)
         self._add(refund_pending_entry, refund)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from refund_service.domain.chargeback import Chargeback, ChargebackStatus
 from refund_service.domain.eligibility import (
     DEFAULT_REFUND_WINDOW_DAYS,
     RefundPolicy,
@@ -57,11 +58,20 @@ def summary_of(entries: list[Entry]) -> Summary:
     return fold(TID, entries)
 
 
-def refused(
-    summary: Summary, amount: int | None, now: datetime = SOON, policy: RefundPolicy = POLICY
-) -> DomainError:
+def allowed(
+    summary: Summary,
+    amount: int | None,
+    now: datetime = SOON,
+    policy: RefundPolicy = POLICY,
+    chargebacks: dict[str, Chargeback] | None = None,
+) -> int:
+    """What the workflow does: the payment checked once, then the amount asked of it."""
+    return check_refundable(summary, chargebacks or {}, now, policy).take(amount)
+
+
+def refused(summary: Summary, amount: int | None, **conditions: Any) -> DomainError:
     with pytest.raises(DomainError) as raised:
-        check_refundable(summary, amount, now, policy)
+        allowed(summary, amount, **conditions)
     return raised.value
 
 
@@ -110,7 +120,7 @@ def test_default_window_is_180_days_from_capture() -> None:
     summary = summary_of(history())
     assert DEFAULT_REFUND_WINDOW_DAYS == 180
     # day 180 is still inside
-    assert check_refundable(summary, 100, CAPTURED + timedelta(days=180), POLICY) == 100
+    assert allowed(summary, 100, CAPTURED + timedelta(days=180), POLICY) == 100
     # day 181 is not
     error = refused(summary, 100, now=CAPTURED + timedelta(days=181))
     assert error.code is ErrorCode.REFUND_WINDOW_EXPIRED
@@ -121,7 +131,7 @@ def test_default_window_is_180_days_from_capture() -> None:
 def test_custom_window(days: int) -> None:
     summary = summary_of(history())
     policy = RefundPolicy(window_days=days)
-    assert check_refundable(summary, 100, CAPTURED + timedelta(days=days), policy) == 100
+    assert allowed(summary, 100, CAPTURED + timedelta(days=days), policy) == 100
     error = refused(summary, 100, now=CAPTURED + timedelta(days=days + 1), policy=policy)
     assert error.code is ErrorCode.REFUND_WINDOW_EXPIRED
     assert str(days) in error.message
@@ -129,7 +139,7 @@ def test_custom_window(days: int) -> None:
 
 def test_window_longer_than_default_accepts_day_181() -> None:
     summary = summary_of(history())
-    assert check_refundable(summary, 1, CAPTURED + timedelta(days=181), RefundPolicy(365)) == 1
+    assert allowed(summary, 1, CAPTURED + timedelta(days=181), RefundPolicy(365)) == 1
 
 
 def test_amount_above_what_remains_is_refused_with_the_remainder() -> None:
@@ -139,7 +149,7 @@ def test_amount_above_what_remains_is_refused_with_the_remainder() -> None:
     entries = add(entries, refund_pending_entry, refund(2, 2_500))
     summary = summary_of(entries)
     # Then exactly the remainder is accepted and one unit more is refused
-    assert check_refundable(summary, 4_500, SOON, POLICY) == 4_500
+    assert allowed(summary, 4_500, SOON, POLICY) == 4_500
     error = refused(summary, 4_501)
     assert error.code is ErrorCode.AMOUNT_EXCEEDS_REFUNDABLE
     assert error.details["remaining_refundable"] == 4_500
@@ -148,8 +158,8 @@ def test_amount_above_what_remains_is_refused_with_the_remainder() -> None:
 
 def test_no_amount_means_all_that_is_refundable() -> None:
     entries = add(history(), refund_pending_entry, refund(1, 1_234))
-    assert check_refundable(summary_of(entries), None, SOON, POLICY) == 10_000 - 1_234
-    assert check_refundable(summary_of(history()), None, SOON, POLICY) == 10_000
+    assert allowed(summary_of(entries), None, SOON, POLICY) == 10_000 - 1_234
+    assert allowed(summary_of(history()), None, SOON, POLICY) == 10_000
 
 
 @pytest.mark.parametrize("amount", [0, -1, -10_000])
@@ -160,8 +170,8 @@ def test_amount_must_be_positive(amount: int) -> None:
 
 
 def test_partial_amount_is_returned_unchanged() -> None:
-    assert check_refundable(summary_of(history()), 1, SOON, POLICY) == 1
-    assert check_refundable(summary_of(history()), 10_000, SOON, POLICY) == 10_000
+    assert allowed(summary_of(history()), 1, SOON, POLICY) == 1
+    assert allowed(summary_of(history()), 10_000, SOON, POLICY) == 10_000
 
 
 def test_refusals_come_in_the_workflow_order() -> None:
@@ -171,3 +181,41 @@ def test_refusals_come_in_the_workflow_order() -> None:
     # an expired window is reported before an excessive amount
     expired = refused(summary_of(history()), 10**9, now=CAPTURED + timedelta(days=400))
     assert expired.code is ErrorCode.REFUND_WINDOW_EXPIRED
+
+
+def open_dispute(booked: int) -> dict[str, Chargeback]:
+    return {"dp_1": Chargeback("dp_1", booked, ChargebackStatus.OPEN, CAPTURED.isoformat())}
+
+
+def test_an_open_dispute_conflicts_even_when_it_booked_nothing() -> None:
+    # Given a dispute still open that books nothing (another held the amount when it came)
+    summary = summary_of(history())
+    # Then nothing is refundable while it stands
+    error = refused(summary, 100, chargebacks=open_dispute(0))
+    assert error.code is ErrorCode.CHARGEBACK_CONFLICT
+    assert error.details["transaction_id"] == TID
+    # and once it is won or lost the payment is refundable again
+    won = {"dp_1": replace(open_dispute(0)["dp_1"], status=ChargebackStatus.WON)}
+    assert allowed(summary, 100, chargebacks=won) == 100
+
+
+def test_an_open_dispute_is_reported_after_the_window_and_before_the_amount() -> None:
+    summary = summary_of(history())
+    late = CAPTURED + timedelta(days=181)
+    expired = refused(summary, 100, now=late, chargebacks=open_dispute(0))
+    assert expired.code is ErrorCode.REFUND_WINDOW_EXPIRED
+    assert refused(summary, 10**9, chargebacks=open_dispute(0)).code is (
+        ErrorCode.CHARGEBACK_CONFLICT
+    )
+
+
+def test_the_payment_is_checked_once_and_the_amount_after() -> None:
+    # The amount is only looked at once the payment itself may be refunded: the service
+    # converts a foreign-currency request in between.
+    refundable = check_refundable(summary_of(history()), {}, SOON, POLICY)
+    assert refundable.remaining == 10_000
+    assert refundable.take(None) == 10_000
+    assert refundable.take(2_500) == 2_500
+    with pytest.raises(DomainError) as raised:
+        refundable.take(10_001)
+    assert raised.value.code is ErrorCode.AMOUNT_EXCEEDS_REFUNDABLE

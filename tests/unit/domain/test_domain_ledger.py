@@ -110,7 +110,7 @@ def any_entries(draw: st.DrawFn) -> Entry:
         return fx_adjustment_entry(ctx, f"{TID}-REFUND", difference, "USD", QUOTE)
     builder = {
         EntryType.REFUND_PENDING: refund_pending_entry,
-        EntryType.REFUND_SUCCESS: refund_success_entry,
+        EntryType.REFUND_PAID: refund_success_entry,
         EntryType.REFUND_VOID: refund_void_entry,
         EntryType.FEE_REVERSAL: fee_reversal_entry,
     }[kind]
@@ -128,7 +128,7 @@ def test_every_builder_journal_balances_per_currency(entry: Entry) -> None:
         EntryType.CHARGEBACK: entry.amount,
         EntryType.CHARGEBACK_REVERSAL: entry.amount,
         EntryType.REFUND_PENDING: entry.amount,
-        EntryType.REFUND_SUCCESS: entry.amount,
+        EntryType.REFUND_PAID: entry.amount,
         EntryType.REFUND_VOID: entry.amount,
         EntryType.FEE_REVERSAL: entry.fee_amount,
         EntryType.FX_ADJUSTMENT: abs(entry.amount),

@@ -109,16 +109,7 @@ class Book:
 
     def reserve(self, amount: int) -> None:
         s = self.summary
-        shares = allocate_refund(
-            amount=amount,
-            gross=s.captured_amount,
-            tax=s.tax_amount,
-            fee=s.fee_amount,
-            reserved_before=s.reserved_amount,
-            tax_taken=s.tax_taken,
-            fee_taken=s.fee_taken,
-            fee_policy=self.policy,
-        )
+        shares = allocate_refund(s, amount, self.policy)
         amounts = RefundAmounts(refund_id(TID, s.refund_count + 1), amount, shares.tax, shares.fee)
         refund = Refund(amounts)
         refund.entries.append(self.add(refund_pending_entry, amounts))
@@ -403,7 +394,7 @@ def test_rollback_of_a_succeeded_refund_restores_the_summary_before_it() -> None
     book.succeed(book.refunds[0], "1.2")
     assert book.summary.status is SummaryStatus.PARTIALLY_REFUNDED
     assert [e.type for e in book.entries[-3:]] == [
-        EntryType.REFUND_SUCCESS,
+        EntryType.REFUND_PAID,
         EntryType.FEE_REVERSAL,
         EntryType.FX_ADJUSTMENT,
     ]
@@ -413,7 +404,7 @@ def test_rollback_of_a_succeeded_refund_restores_the_summary_before_it() -> None
     assert [e.reverses_type for e in book.entries[-4:]] == [
         EntryType.FX_ADJUSTMENT,
         EntryType.FEE_REVERSAL,
-        EntryType.REFUND_SUCCESS,
+        EntryType.REFUND_PAID,
         EntryType.REFUND_PENDING,
     ]
     # And every total is back where it was; only the version and the refund count moved on

@@ -271,7 +271,7 @@ def test_rollback_reverses_a_succeeded_refund(world: World) -> None:
     assert {e.type for e in reversals} == {EntryType.REVERSAL}
     assert [e.reverses_type for e in reversals] == [
         EntryType.FX_ADJUSTMENT,
-        EntryType.REFUND_SUCCESS,
+        EntryType.REFUND_PAID,
         EntryType.REFUND_PENDING,
     ]
     again, _ = rollback_refund(world.services, tid, done.refund.refund_id, "again", USER)

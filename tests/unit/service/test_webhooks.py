@@ -113,7 +113,7 @@ def test_timeline_success_then_late_failure_then_reversal(world: World, secret_a
     assert state.summary.refunded_amount == 0 and state.summary.refundable_amount == 10_000
     reversals = [e for e in state.entries if e.type is EntryType.REVERSAL]
     assert {e.reverses_type for e in reversals} == {
-        EntryType.REFUND_SUCCESS,
+        EntryType.REFUND_PAID,
         EntryType.REFUND_PENDING,
     }
     assert verify_transaction(world.store, tid).ok
