@@ -12,6 +12,7 @@ cost only of what it runs.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +25,7 @@ from refund_service.adapters.ecb_rates import EcbRateSource, StoredEcbRateSource
 from refund_service.domain.eligibility import RefundPolicy
 from refund_service.domain.fx import RateSource
 from refund_service.domain.processor import RefundProcessor
-from refund_service.service.context import ServicePolicy, Services
+from refund_service.service.context import ServicePolicy, Services, utc_now
 from refund_service.service.ports import FieldEncryptor, LedgerStore, MetricsSink
 from refund_service.settings import (
     AnchorLocation,
@@ -141,21 +142,19 @@ def build_services(
     sleep: Callable[[float], None] | None = None,
 ) -> Services:
     """The service layer's collaborators; each part given is used as is."""
-    fx_rates_table = settings.fx_rates_table if isinstance(settings, ApiSettings) else ""
-    services = Services(
-        store=store
-        if store is not None
-        else build_ledger_store(settings.ledger_table, settings.audit_table),
+    if store is None:
+        store = build_ledger_store(settings.ledger_table, settings.audit_table)
+    if rates is None:
+        rates = build_rates(settings.fx_rates_table if isinstance(settings, ApiSettings) else "")
+    return Services(
+        store=store,
         processor=processor if processor is not None else build_processor(settings),
-        rates=rates if rates is not None else build_rates(fx_rates_table),
+        rates=rates,
         policy=build_policy(settings),
         metrics=metrics if metrics is not None else _default_metrics(),
+        clock=clock if clock is not None else utc_now,
+        sleep=sleep if sleep is not None else time.sleep,
     )
-    if clock is not None:
-        services.clock = clock
-    if sleep is not None:
-        services.sleep = sleep
-    return services
 
 
 def build_encryptor(settings: ApiSettings) -> FieldEncryptor:

@@ -32,6 +32,7 @@ from refund_service.observability import PowertoolsMetricsSink
 from refund_service.service.context import Services
 from refund_service.settings import (
     LOCAL_ONLY_VARIABLES,
+    AnchorSettings,
     ApiSettings,
     FunctionSettings,
     ReconcilerSettings,
@@ -303,3 +304,23 @@ def test_the_local_environment_loads_every_local_function_and_holds_nothing_else
     assert environment["ANCHOR_FOLDER"] == "/tmp/local-data/anchors"
     assert environment["POWERTOOLS_SERVICE_NAME"] == "refund-service"
     assert environment["POWERTOOLS_METRICS_NAMESPACE"] == "RefundService"
+
+
+def test_settings_are_read_only_and_know_only_their_own_variables() -> None:
+    settings = WebhookSettings.from_environ(SERVICE_ENVIRON)
+
+    with pytest.raises(AttributeError, match="read-only"):
+        settings.processor = "stripe"  # type: ignore[misc]
+    with pytest.raises(TypeError, match="has no setting fee_policy"):
+        WebhookSettings(**settings.as_dict(), fee_policy=FeePolicy.NONE)
+    assert settings == WebhookSettings(**settings.as_dict())
+    assert settings != WebhookSettings(**settings.as_dict() | {"processor": "stripe"})
+
+
+def test_the_anchor_function_needs_a_bucket_or_a_folder() -> None:
+    with pytest.raises(SettingsError, match="ANCHOR_BUCKET_NAME is not set"):
+        AnchorSettings.from_environ({"LEDGER_TABLE_NAME": "Ledger-1"})
+
+    folder = AnchorSettings.from_environ({"LEDGER_TABLE_NAME": "L", "ANCHOR_FOLDER": "/tmp/a"})
+
+    assert (folder.anchor_folder, folder.anchor_bucket) == ("/tmp/a", "")
