@@ -60,9 +60,11 @@ def reset(config: LocalConfig) -> int:
 def anchor(config: LocalConfig) -> int:
     """One anchoring run against the running local stack, as the hourly function does."""
     os.environ.update(config.handler_environment(audit_key_id=""))
+    from refund_service.bootstrap import build_anchor  # noqa: PLC0415
     from refund_service.handlers import anchor as anchoring  # noqa: PLC0415
 
-    result = anchoring.run_once(*anchoring.collaborators())
+    run = build_anchor(anchoring.SETTINGS.from_environ())
+    result = anchoring.run_once(run.ledger, run.anchors)
     print(f"anchored hours {result['anchors'] or 'none due'}: {result['heads']} chain heads")
     print(f"anchors are under {config.anchor_folder}")
     return 0

@@ -6,6 +6,19 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from refund_service.observability_names import METRICS_NAMESPACE, SERVICE_NAME
+from refund_service.settings import (
+    POWERTOOLS_VARIABLES,
+    AnchorSettings,
+    ApiSettings,
+    FunctionSettings,
+    ProcessorReconcilerSettings,
+    ReconcilerSettings,
+    StreamPublisherSettings,
+    WebhookSettings,
+)
+from refund_service.storage.schema import AUDIT_TABLE, IDEMPOTENCY_TABLE, LEDGER_TABLE
+
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 REGION = "us-east-1"
@@ -13,6 +26,17 @@ ISSUER = "https://refund-service.local/"
 AUDIENCE = "refund-service"
 # Signs the simulated processor's webhooks; local only, so a fixed default is no secret.
 WEBHOOK_SECRET = "whsec_local_simulated"  # noqa: S105
+# The functions the local stack runs: the API and webhooks in its workers, the reconcilers,
+# the change stream and `python -m local anchor` in its own process. It gives the union of
+# their settings models' variables, so a new setting needs only its local value below.
+LOCAL_FUNCTIONS: tuple[type[FunctionSettings], ...] = (
+    ApiSettings,
+    WebhookSettings,
+    ReconcilerSettings,
+    ProcessorReconcilerSettings,
+    StreamPublisherSettings,
+    AnchorSettings,
+)
 
 
 @dataclass(frozen=True)
@@ -62,12 +86,13 @@ class LocalConfig:
         """Where the audit chain anchors go locally (the Object Lock bucket in AWS)."""
         return self.data_dir / "anchors"
 
-    def handler_environment(self, audit_key_id: str) -> dict[str, str]:
-        """What the handlers read, as the CDK stack sets it, pointed at the local stand-ins."""
+    def setting_values(self, audit_key_id: str) -> dict[str, str]:
+        """The local value of every setting the local functions may read. Variables left out
+        (FX_RATES_TABLE_NAME: no feed offline) are optional in every local model."""
         return {
-            "LEDGER_TABLE_NAME": "PaymentLedger",
-            "AUDIT_TABLE_NAME": "PaymentAuditTrail",
-            "IDEMPOTENCY_TABLE_NAME": "RefundIdempotency",
+            "LEDGER_TABLE_NAME": LEDGER_TABLE.default_name,
+            "AUDIT_TABLE_NAME": AUDIT_TABLE.default_name,
+            "IDEMPOTENCY_TABLE_NAME": IDEMPOTENCY_TABLE.default_name,
             "AUDIT_KEY_ID": audit_key_id,
             "REFUND_WINDOW_DAYS": os.environ.get("REFUND_WINDOW_DAYS", "180"),
             "FEE_POLICY": os.environ.get("FEE_POLICY", "none"),
@@ -79,8 +104,17 @@ class LocalConfig:
             "STALE_PENDING_HOURS": "1",
             "ANCHOR_FOLDER": str(self.anchor_folder),
             "PROCESSOR_RECONCILE_WINDOW_HOURS": "48",
-            "POWERTOOLS_SERVICE_NAME": "refund-service",
-            "POWERTOOLS_METRICS_NAMESPACE": "RefundService",
+            # Named for the models' sake: the local change stream keeps its events in memory.
+            "EVENT_BUS_NAME": "refund-service-local",
+            **dict(zip(POWERTOOLS_VARIABLES, (SERVICE_NAME, METRICS_NAMESPACE), strict=True)),
+        }
+
+    def handler_environment(self, audit_key_id: str) -> dict[str, str]:
+        """What the local functions read, as the CDK stack sets it, pointed at the local
+        stand-ins: their settings models' variables, then the AWS endpoints."""
+        values = self.setting_values(audit_key_id)
+        variables = dict.fromkeys(name for model in LOCAL_FUNCTIONS for name in model.variables())
+        return {name: values[name] for name in variables if name in values} | {
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
             "AWS_ENDPOINT_URL_KMS": self.moto_url,
             "AWS_ENDPOINT_URL_MONITORING": self.moto_url,

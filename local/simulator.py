@@ -40,9 +40,9 @@ def local_simulator(config: LocalConfig) -> SimulatedProcessor:
         SimulatedProcessor,
     )
     from refund_service.bootstrap import aws_client  # noqa: PLC0415
-    from refund_service.handlers import reconciler  # noqa: PLC0415
+    from refund_service.settings import ServiceSettings  # noqa: PLC0415
 
-    table = reconciler.settings().idempotency_table
+    table = ServiceSettings.from_environ().idempotency_table
     memory = DynamoDBSimulatorMemory(aws_client("dynamodb"), table)
     return SimulatedProcessor(
         memory,

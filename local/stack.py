@@ -34,6 +34,7 @@ class LocalStack:
         self._server: Any = None
         self._functions: LocalFunctions | None = None
         self._stopping = threading.Event()
+        self._scheduled: Any = None
 
     def start(self) -> None:
         config = self.config
@@ -65,10 +66,29 @@ class LocalStack:
         threading.Thread(target=self._reconcile_forever, name="reconciler", daemon=True).start()
         threading.Thread(target=self._simulate_forever, name="simulator", daemon=True).start()
 
+    def _scheduled_runs(self) -> tuple[Any, Any]:
+        """The two reconcilers, built by the composition root as their functions are, on one
+        Services: they run in this process, one after the other."""
+        if self._scheduled is None:
+            from refund_service.bootstrap import (  # noqa: PLC0415
+                build_processor_reconciler,
+                build_reconciler,
+            )
+            from refund_service.settings import (  # noqa: PLC0415
+                ProcessorReconcilerSettings,
+                ReconcilerSettings,
+            )
+
+            pending = build_reconciler(ReconcilerSettings.from_environ())
+            processor = build_processor_reconciler(
+                ProcessorReconcilerSettings.from_environ(), services=pending.services
+            )
+            self._scheduled = (pending, processor)
+        return self._scheduled
+
     def _provision(self) -> None:
         from local import provision  # noqa: PLC0415
         from refund_service.bootstrap import aws_client  # noqa: PLC0415
-        from refund_service.handlers import reconciler  # noqa: PLC0415
         from refund_service.storage.schema import ALL_TABLES  # noqa: PLC0415
 
         os.environ["AUDIT_KEY_ID"] = provision.audit_key(aws_client("kms"))
@@ -80,19 +100,18 @@ class LocalStack:
             "Idempotency": os.environ["IDEMPOTENCY_TABLE_NAME"],
         }
         provision.create_tables(aws_client("dynamodb"), names)
-        # The reconciler's services run in this process anyway; the API's live in the workers.
-        self.demo = provision.demo_payments(reconciler.services())
+        # The reconcilers' services run in this process anyway; the API's live in the workers.
+        self.demo = provision.demo_payments(self._scheduled_runs()[0].services)
 
     def reconcile_now(self) -> dict[str, Any]:
         """Both reconciliations now (local only): every pending refund whatever its age, then
         the processor's payouts of the last two days, up to this moment, against the ledger."""
-        from refund_service.handlers import reconciler  # noqa: PLC0415
         from refund_service.service.processor_reconciliation import (  # noqa: PLC0415
             reconcile_processor,
         )
         from refund_service.service.reconciler import reconcile  # noqa: PLC0415
 
-        services = reconciler.services()
+        services = self._scheduled_runs()[0].services
         report = reconcile(services, timedelta(0), timedelta(hours=1))
         pending = {
             "examined": report.examined,
@@ -108,12 +127,16 @@ class LocalStack:
         """The two scheduled functions, one after the other, as their schedules run them."""
         from refund_service.handlers import processor_reconciler, reconciler  # noqa: PLC0415
 
+        pending, processor = self._scheduled_runs()
+        runs = (
+            ("reconciler", lambda: reconciler.run_once(pending)),
+            ("processor_reconciler", lambda: processor_reconciler.run_once(processor)),
+        )
         while not self._stopping.wait(self.config.reconcile_seconds):
-            for function in (reconciler, processor_reconciler):
+            for name, run in runs:
                 try:
-                    function.run_once(function.services(), function.settings())
+                    run()
                 except Exception as error:  # keep the timer alive; the next run tries again
-                    name = function.__name__.rsplit(".", 1)[-1]
                     print(f"{name} run failed: {type(error).__name__}: {error}", flush=True)
 
     def _simulate_forever(self) -> None:

@@ -170,20 +170,22 @@ class LocalStreamRunner:
     def start(cls, dynamodb_url: str, stopping: threading.Event) -> LocalStreamRunner:
         import boto3  # noqa: PLC0415
 
-        from refund_service.bootstrap import aws_client  # noqa: PLC0415
+        from refund_service.bootstrap import aws_client, build_stream_publisher  # noqa: PLC0415
         from refund_service.handlers import stream_publisher  # noqa: PLC0415
-        from refund_service.observability import PowertoolsMetricsSink  # noqa: PLC0415
-        from refund_service.settings import load_settings  # noqa: PLC0415
 
+        settings = stream_publisher.SETTINGS.from_environ()
+        # The stream publisher as its function is built, its events kept here instead of sent
+        events = LocalEventSink()
+        run = build_stream_publisher(settings, events=events)
         streams = boto3.session.Session().client("dynamodbstreams", endpoint_url=dynamodb_url)
         runner = cls(
             LocalChangeStream(
                 aws_client("dynamodb"),
                 streams,
-                load_settings().ledger_table,
-                stream_publisher.store(),
-                LocalEventSink(),
-                PowertoolsMetricsSink(),
+                settings.ledger_table,
+                run.store,
+                events,
+                run.metrics,
             )
         )
         threading.Thread(

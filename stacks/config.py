@@ -63,27 +63,6 @@ _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 
-DEFAULTS: dict[str, Any] = {
-    "stage": "dev",
-    "refund_window_days": 180,
-    "fee_policy": FeePolicy.NONE.value,
-    "processor": "simulated",
-    "currency_conversion": False,
-    "jwt_issuer": "",
-    "jwt_audience": [],
-    "alarm_email": "",
-    "log_retention_days": 90,
-    "reconcile_after_minutes": 5,
-    "stale_pending_hours": 24,
-    "processor_reconcile_window_hours": 48,
-    "api_throttle_rate": 50,
-    "api_throttle_burst": 100,
-    "webhook_throttle_rate": 10,
-    "webhook_throttle_burst": 20,
-    "reserve_scheduled_concurrency": False,
-    "audit_decryptor_role_arn": "",
-}
-
 
 class ConfigError(ValueError):
     """One or more context values are missing or malformed."""
@@ -133,15 +112,15 @@ class _Reader:
         self._values = values
         self.errors: list[str] = []
 
-    def read(self, key: str, parse: Callable[[Any], Any]) -> Any:
+    def read(self, key: str, option: Option) -> Any:
         raw = self._values.get(key)
         if raw is None:
-            raw = DEFAULTS[key]
+            raw = option.default
         try:
-            return parse(raw)
+            return option.parse(raw)
         except (TypeError, ValueError) as error:
             self.errors.append(f"{key}: {error}")
-            return DEFAULTS[key]
+            return option.parse(option.default)
 
 
 def _integer(low: int, high: int) -> Callable[[Any], int]:
@@ -216,35 +195,46 @@ def _retention(raw: Any) -> int:
     return days
 
 
+def _fee_policy(raw: Any) -> FeePolicy:
+    return FeePolicy(_one_of(tuple(policy.value for policy in FeePolicy))(raw))
+
+
+@dataclass(frozen=True)
+class Option:
+    default: Any
+    parse: Callable[[Any], Any]
+
+
+# Every context key: its default and how it is parsed, in ServiceConfig's field order. A key
+# whose name, in capitals, is a variable a function's settings model reads is passed to that
+# function as it is (stacks/constructs/functions.py): `refund_window_days` -> REFUND_WINDOW_DAYS.
+OPTIONS: dict[str, Option] = {
+    "stage": Option("dev", _matching(_STAGE, "lowercase letters, digits and dashes")),
+    "refund_window_days": Option(180, _integer(1, 3650)),
+    "fee_policy": Option(FeePolicy.NONE.value, _fee_policy),
+    "processor": Option("simulated", _one_of(PROCESSORS)),
+    "currency_conversion": Option(False, _boolean),
+    "jwt_issuer": Option("", _issuer),
+    "jwt_audience": Option([], _audience),
+    "alarm_email": Option("", _matching(_EMAIL, "an e-mail address", True)),
+    "log_retention_days": Option(90, _retention),
+    "reconcile_after_minutes": Option(5, _integer(1, 1440)),
+    "stale_pending_hours": Option(24, _integer(1, 720)),
+    "processor_reconcile_window_hours": Option(48, _integer(1, 720)),
+    "api_throttle_rate": Option(50, _integer(1, 10_000)),
+    "api_throttle_burst": Option(100, _integer(1, 5_000)),
+    "webhook_throttle_rate": Option(10, _integer(1, 10_000)),
+    "webhook_throttle_burst": Option(20, _integer(1, 5_000)),
+    "reserve_scheduled_concurrency": Option(False, _boolean),
+    "audit_decryptor_role_arn": Option("", _matching(_ROLE_ARN, "an IAM role ARN", True)),
+}
+DEFAULTS: dict[str, Any] = {key: option.default for key, option in OPTIONS.items()}
+
+
 def load_config(context: Mapping[str, Any]) -> ServiceConfig:
     """The validated configuration; raises ConfigError naming every bad value."""
     reader = _Reader(context)
-    config = ServiceConfig(
-        stage=reader.read("stage", _matching(_STAGE, "lowercase letters, digits and dashes")),
-        refund_window_days=reader.read("refund_window_days", _integer(1, 3650)),
-        fee_policy=FeePolicy(
-            reader.read("fee_policy", _one_of(tuple(policy.value for policy in FeePolicy)))
-        ),
-        processor=reader.read("processor", _one_of(PROCESSORS)),
-        currency_conversion=reader.read("currency_conversion", _boolean),
-        jwt_issuer=reader.read("jwt_issuer", _issuer),
-        jwt_audience=reader.read("jwt_audience", _audience),
-        alarm_email=reader.read("alarm_email", _matching(_EMAIL, "an e-mail address", True)),
-        log_retention_days=reader.read("log_retention_days", _retention),
-        reconcile_after_minutes=reader.read("reconcile_after_minutes", _integer(1, 1440)),
-        stale_pending_hours=reader.read("stale_pending_hours", _integer(1, 720)),
-        processor_reconcile_window_hours=reader.read(
-            "processor_reconcile_window_hours", _integer(1, 720)
-        ),
-        api_throttle_rate=reader.read("api_throttle_rate", _integer(1, 10_000)),
-        api_throttle_burst=reader.read("api_throttle_burst", _integer(1, 5_000)),
-        webhook_throttle_rate=reader.read("webhook_throttle_rate", _integer(1, 10_000)),
-        webhook_throttle_burst=reader.read("webhook_throttle_burst", _integer(1, 5_000)),
-        reserve_scheduled_concurrency=reader.read("reserve_scheduled_concurrency", _boolean),
-        audit_decryptor_role_arn=reader.read(
-            "audit_decryptor_role_arn", _matching(_ROLE_ARN, "an IAM role ARN", True)
-        ),
-    )
+    config = ServiceConfig(**{key: reader.read(key, option) for key, option in OPTIONS.items()})
     reader.errors += _cross_field_errors(config)
     if reader.errors:
         raise ConfigError("invalid configuration: " + "; ".join(reader.errors))

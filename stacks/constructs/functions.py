@@ -9,7 +9,8 @@ follow the configured one: a real processor's secret, or the simulated processor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from enum import Enum
 
 from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_events as events
@@ -22,7 +23,18 @@ from constructs import Construct
 
 from refund_service.observability_names import METRICS_NAMESPACE, SERVICE_NAME
 from refund_service.service.verification import SWEEP_GROUPS
-from refund_service.settings import POWERTOOLS_VARIABLES, VARIABLES
+from refund_service.settings import (
+    POWERTOOLS_VARIABLES,
+    AnchorSettings,
+    ApiSettings,
+    FunctionSettings,
+    FxRatesSettings,
+    ProcessorReconcilerSettings,
+    ReconcilerSettings,
+    StreamPublisherSettings,
+    VerifierSettings,
+    WebhookSettings,
+)
 from refund_service.storage.schema import (
     AUDIT_TABLE,
     CHAIN_HEADS_BY_HOUR_INDEX,
@@ -124,16 +136,12 @@ class ProcessorAccess:
     simulator_memory: tuple[str, ...] = ()
 
 
-def _variables(*settings_fields: str) -> tuple[str, ...]:
-    return tuple(VARIABLES[field] for field in settings_fields) + POWERTOOLS_VARIABLES
-
-
 @dataclass(frozen=True)
 class FunctionSpec:
     construct_id: str
     handler: str
     description: str
-    environment: tuple[str, ...]
+    settings: type[FunctionSettings]  # what the handler reads: its environment follows from it
     table_access: tuple[tuple[TableSpec, TableAccess], ...]
     timeout: Duration
     memory_mb: int = 512
@@ -146,23 +154,16 @@ class FunctionSpec:
     async_retries: int | None = None  # None: Lambda's default (2)
     publishes_events: bool = False
 
+    @property
+    def environment(self) -> tuple[str, ...]:
+        return self.settings.deployed_variables()
+
 
 API = FunctionSpec(
     construct_id="Api",
     handler="refund_service.handlers.api.handler",
     description="HTTP API: refunds, rollbacks, payments, ledger and audit views",
-    environment=_variables(
-        "ledger_table",
-        "audit_table",
-        "idempotency_table",
-        "audit_key_id",
-        "refund_window_days",
-        "fee_policy",
-        "processor",
-        "currency_conversion",
-        "processor_secret_arn",
-        "fx_rates_table",
-    ),
+    settings=ApiSettings,
     table_access=(
         (LEDGER_TABLE, LEDGER_REQUESTS),
         (AUDIT_TABLE, AUDIT_READ_AND_APPEND),
@@ -180,9 +181,7 @@ WEBHOOKS = FunctionSpec(
     construct_id="Webhooks",
     handler="refund_service.handlers.webhooks.handler",
     description="Processor webhooks: settles pending refunds",
-    environment=_variables(
-        "ledger_table", "audit_table", "idempotency_table", "processor", "processor_secret_arn"
-    ),
+    settings=WebhookSettings,
     table_access=(
         (LEDGER_TABLE, LEDGER_REQUESTS),
         (AUDIT_TABLE, AUDIT_APPEND),
@@ -197,15 +196,7 @@ RECONCILER = FunctionSpec(
     construct_id="Reconciler",
     handler="refund_service.handlers.reconciler.handler",
     description="Every 5 minutes: settles refunds pending too long by asking the processor",
-    environment=_variables(
-        "ledger_table",
-        "audit_table",
-        "idempotency_table",
-        "processor",
-        "processor_secret_arn",
-        "reconcile_after_minutes",
-        "stale_pending_hours",
-    ),
+    settings=ReconcilerSettings,
     table_access=((LEDGER_TABLE, LEDGER_SETTLE_PENDING), (AUDIT_TABLE, AUDIT_APPEND)),
     timeout=Duration.minutes(4),  # ends before the next run starts
     processor=ProcessorAccess(simulator_memory=("dynamodb:GetItem", "dynamodb:UpdateItem")),
@@ -217,7 +208,7 @@ VERIFIER = FunctionSpec(
     construct_id="Verifier",
     handler="refund_service.handlers.verifier.handler",
     description="Daily, resumed every 30 minutes until done: parallel verification sweep",
-    environment=_variables("ledger_table", "audit_table", "idempotency_table", "anchor_bucket"),
+    settings=VerifierSettings,
     table_access=((LEDGER_TABLE, LEDGER_VERIFY), (AUDIT_TABLE, AUDIT_READ)),
     timeout=Duration.minutes(15),
     memory_mb=1769,  # one full vCPU for 64 threads' JSON decoding and folding
@@ -231,7 +222,7 @@ STREAM_PUBLISHER = FunctionSpec(
     construct_id="StreamPublisher",
     handler="refund_service.handlers.stream_publisher.handler",
     description="Ledger change stream: refund events on the bus; verifies changed transactions",
-    environment=_variables("ledger_table", "audit_table", "event_bus_name"),
+    settings=StreamPublisherSettings,
     table_access=((LEDGER_TABLE, LEDGER_LOAD), (AUDIT_TABLE, AUDIT_READ)),
     timeout=Duration.minutes(1),
     publishes_events=True,
@@ -240,7 +231,7 @@ ANCHOR = FunctionSpec(
     construct_id="Anchor",
     handler="refund_service.handlers.anchor.handler",
     description="Hourly: anchors the audit chain heads changed in each hour to the locked bucket",
-    environment=_variables("ledger_table", "anchor_bucket"),
+    settings=AnchorSettings,
     table_access=((LEDGER_TABLE, LEDGER_CHANGED_HEADS),),
     timeout=Duration.minutes(10),
     memory_mb=1024,
@@ -252,15 +243,7 @@ PROCESSOR_RECONCILER = FunctionSpec(
     construct_id="ProcessorReconciler",
     handler="refund_service.handlers.processor_reconciler.handler",
     description="Hourly: compares the processor's refunds with the ledger, books missing payouts",
-    environment=_variables(
-        "ledger_table",
-        "audit_table",
-        "idempotency_table",
-        "processor",
-        "processor_secret_arn",
-        "reconcile_after_minutes",
-        "processor_reconcile_window_hours",
-    ),
+    settings=ProcessorReconcilerSettings,
     table_access=((LEDGER_TABLE, LEDGER_BOOK_PAYOUTS), (AUDIT_TABLE, AUDIT_APPEND)),
     timeout=Duration.minutes(10),  # pages through the processor's list; well inside the hour
     # Lists refunds (the simulated processor reads its per-day index item and its records),
@@ -275,7 +258,7 @@ FX_RATES = FunctionSpec(
     construct_id="FxRates",
     handler="refund_service.handlers.fx_rates.handler",
     description="Every 3 hours: fetches the ECB daily reference rates, validates and stores them",
-    environment=_variables("fx_rates_table"),
+    settings=FxRatesSettings,
     table_access=((FX_RATES_TABLE, FX_RATES_STORE),),
     timeout=Duration.minutes(1),
     memory_mb=256,
@@ -401,7 +384,7 @@ class ServiceFunction(Construct):
             handler=spec.handler,
             code=self._shared.code,
             layers=[self._shared.powertools],
-            environment={name: self._shared.environment_values[name] for name in spec.environment},
+            environment=environment_of(spec, self._shared.environment_values),
             environment_encryption=self._shared.keys.operations,
             timeout=spec.timeout,
             memory_size=spec.memory_mb,
@@ -547,7 +530,7 @@ class Functions(Construct):
             powertools=self._powertools_layer(),
             environment_values={
                 **_environment_values(config, keys, tables, secret, anchors),
-                VARIABLES["event_bus_name"]: event_bus.event_bus_name,
+                "EVENT_BUS_NAME": event_bus.event_bus_name,
             },
             event_bus=event_bus,
         )
@@ -630,23 +613,37 @@ def _environment_values(
     secret: ProcessorSecret,
     anchors: AnchorBucket,
 ) -> dict[str, str]:
-    """Every value a function may be given, keyed by variable name; each takes its own subset."""
-    settings = {
-        "ledger_table": tables.ledger.table.table_name,
-        "audit_table": tables.audit.table.table_name,
-        "idempotency_table": tables.idempotency.table.table_name,
-        "audit_key_id": keys.audit_fields.key_arn,
-        "refund_window_days": str(config.refund_window_days),
-        "fee_policy": config.fee_policy.value,
-        "processor": config.processor,
-        "currency_conversion": "true" if config.currency_conversion else "false",
-        "processor_secret_arn": secret.secret.secret_arn,
-        "reconcile_after_minutes": str(config.reconcile_after_minutes),
-        "stale_pending_hours": str(config.stale_pending_hours),
-        "processor_reconcile_window_hours": str(config.processor_reconcile_window_hours),
-        "anchor_bucket": anchors.bucket.bucket_name,
-        "fx_rates_table": tables.fx_rates.table.table_name,
+    """Every value a function may be given, keyed by variable name; each function takes the
+    variables its settings model reads (FunctionSpec.environment). The configuration's values
+    are passed as they are, each under its key in capitals (stacks/config.py OPTIONS)."""
+    return {
+        **{key.upper(): _text(value) for key, value in asdict(config).items()},
+        "LEDGER_TABLE_NAME": tables.ledger.table.table_name,
+        "AUDIT_TABLE_NAME": tables.audit.table.table_name,
+        "IDEMPOTENCY_TABLE_NAME": tables.idempotency.table.table_name,
+        "AUDIT_KEY_ID": keys.audit_fields.key_arn,
+        "PROCESSOR_SECRET_ARN": secret.secret.secret_arn,
+        "ANCHOR_BUCKET_NAME": anchors.bucket.bucket_name,
+        "FX_RATES_TABLE_NAME": tables.fx_rates.table.table_name,
+        **dict(zip(POWERTOOLS_VARIABLES, (SERVICE_NAME, METRICS_NAMESPACE), strict=True)),
     }
-    values = {VARIABLES[field]: value for field, value in settings.items()}
-    values.update(zip(POWERTOOLS_VARIABLES, (SERVICE_NAME, METRICS_NAMESPACE), strict=True))
-    return values
+
+
+def _text(value: object) -> str:
+    """A configuration value as its variable carries it: what the settings models parse."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Enum):
+        return str(value.value)
+    return str(value)
+
+
+def environment_of(spec: FunctionSpec, values: dict[str, str]) -> dict[str, str]:
+    """The function's environment: a value for every variable its settings model reads."""
+    unset = [name for name in spec.environment if name not in values]
+    if unset:
+        raise ValueError(
+            f"{spec.construct_id}: {spec.settings.__name__} reads {', '.join(unset)}, "
+            "which the stack has no value for (stacks/constructs/functions.py)"
+        )
+    return {name: values[name] for name in spec.environment}

@@ -1,18 +1,24 @@
 """The contract between the stack and the handlers: handler paths and environment variables.
 
-Each handler module lists the variables it reads in `ENVIRONMENT`; its function must be given
-exactly those, no more and no fewer.
+Each handler reads one settings model (its module's `SETTINGS`); its function must be given
+exactly that model's variables, no more and no fewer, the local-only ones aside.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 
 import pytest
 
 from refund_service.observability_names import METRICS_NAMESPACE, SERVICE_NAME
-from refund_service.settings import POWERTOOLS_VARIABLES, VARIABLES
-from stacks.constructs.functions import FUNCTIONS, FunctionSpec
+from refund_service.settings import (
+    LOCAL_ONLY_VARIABLES,
+    POWERTOOLS_VARIABLES,
+    Variable,
+    WebhookSettings,
+)
+from stacks.constructs.functions import FUNCTIONS, WEBHOOKS, FunctionSpec, environment_of
 from tests.infra.conftest import Synthesized
 from tests.infra.test_functions import function_of
 
@@ -41,8 +47,26 @@ def test_environment_is_exactly_what_the_handler_reads(
     synthesized: Synthesized, spec: FunctionSpec
 ) -> None:
     module = importlib.import_module(_handler(spec)[0])
+    reads = set(module.SETTINGS.variables())
 
-    assert _environment_keys(synthesized, spec) == set(module.ENVIRONMENT)
+    assert module.SETTINGS is spec.settings
+    assert _environment_keys(synthesized, spec) == reads - set(LOCAL_ONLY_VARIABLES)
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.construct_id)
+def test_the_synthesized_environment_loads_the_functions_model(
+    synthesized: Synthesized, spec: FunctionSpec
+) -> None:
+    variables = function_of(synthesized, spec)["Properties"]["Environment"]["Variables"]
+    # Tokens (table names, ARNs) stand for values known at deploy time
+    environ = {
+        name: value if isinstance(value, str) else "token" for name, value in variables.items()
+    }
+
+    settings = spec.settings.from_environ(environ)
+
+    assert set(spec.settings.required_variables()) <= set(variables)
+    assert isinstance(settings, spec.settings)
 
 
 @pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.construct_id)
@@ -54,10 +78,11 @@ def test_environment_is_what_the_function_spec_declares(
 
 
 @pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.construct_id)
-def test_variable_names_are_the_runtime_settings_names(spec: FunctionSpec) -> None:
-    known = set(VARIABLES.values()) | set(POWERTOOLS_VARIABLES)
-
-    assert set(spec.environment) <= known
+def test_no_function_is_given_a_local_only_variable_and_all_get_powertools(
+    spec: FunctionSpec,
+) -> None:
+    assert not set(spec.environment) & set(LOCAL_ONLY_VARIABLES)
+    assert set(POWERTOOLS_VARIABLES) <= set(spec.environment)
 
 
 def test_variables_per_function() -> None:
@@ -108,3 +133,18 @@ def test_configuration_values_reach_the_api(synthesized: Synthesized) -> None:
     assert variables["FEE_POLICY"] == "none"
     assert variables["PROCESSOR"] == "simulated"
     assert variables["CURRENCY_CONVERSION"] == "false"
+
+
+class _WithANewSetting(WebhookSettings):
+    retry_budget = Variable("RETRY_BUDGET", lambda _name, raw: raw)
+
+
+def test_a_new_setting_is_given_to_its_function_once_the_stack_has_its_value() -> None:
+    spec = replace(WEBHOOKS, settings=_WithANewSetting)
+    values = {name: "value" for name in WEBHOOKS.environment}
+
+    with pytest.raises(ValueError, match="Webhooks: _WithANewSetting reads RETRY_BUDGET"):
+        environment_of(spec, values)
+    assert environment_of(spec, values | {"RETRY_BUDGET": "3", "UNUSED": "x"}) == values | {
+        "RETRY_BUDGET": "3"
+    }

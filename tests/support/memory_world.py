@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import threading
 
-from refund_service.domain.eligibility import RefundPolicy
+from refund_service.bootstrap import build_services
+from refund_service.domain.allocation import FeePolicy
 from refund_service.domain.processor import RefundProcessor
-from refund_service.service.context import ServicePolicy, Services
+from refund_service.service.context import Services
 from refund_service.service.ports import LedgerStore
+from refund_service.settings import ApiSettings
 from tests.support.memory_store import InMemoryLedgerStore
 from tests.support.world import MutableClock, RecordingMetrics, rates
 
@@ -38,11 +40,22 @@ def memory_services(
     window_days: int = 180,
 ) -> Services:
     """The service on the in-memory store (or `store`), never sleeping between retries."""
-    return Services(
+    settings = ApiSettings(
+        ledger_table="memory-ledger",
+        audit_table="memory-audit",
+        idempotency_table="memory-idempotency",
+        processor="simulated",
+        processor_secret_arn="",
+        audit_key_id="",
+        refund_window_days=window_days,
+        fee_policy=FeePolicy.NONE,
+        currency_conversion=False,
+    )
+    return build_services(
+        settings,
         store=store if store is not None else InMemoryLedgerStore(),
         processor=processor,
         rates=rates(),
-        policy=ServicePolicy(RefundPolicy(window_days)),
         metrics=metrics if metrics is not None else RecordingMetrics(),
         clock=clock,
         sleep=lambda _seconds: None,

@@ -14,12 +14,13 @@ from refund_service.adapters.processors.simulated import (
     InMemorySimulatorMemory,
     SimulatedProcessor,
 )
+from refund_service.bootstrap import build_services
 from refund_service.domain.allocation import FeePolicy
 from refund_service.domain.audit import Initiator
-from refund_service.domain.eligibility import RefundPolicy
 from refund_service.domain.ledger import PaymentStatus
-from refund_service.service.context import Caller, ServicePolicy, Services
+from refund_service.service.context import Caller, Services
 from refund_service.service.payments import PaymentCommand, record_payment
+from refund_service.settings import ApiSettings, WebhookSettings
 from refund_service.storage.schema import ALL_TABLES, create_table_request
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -99,6 +100,18 @@ def create_tables(client: Any, suffix: str = "") -> dict[str, str]:
     return names
 
 
+def webhook_settings(tables: dict[str, str], **overrides: Any) -> WebhookSettings:
+    """The webhooks function's settings on the world's tables, as the stack would give them."""
+    values: dict[str, Any] = {
+        "ledger_table": tables["PaymentLedger"],
+        "audit_table": tables["PaymentAuditTrail"],
+        "idempotency_table": tables["Idempotency"],
+        "processor": "simulated",
+        "processor_secret_arn": "",
+    }
+    return WebhookSettings(**(values | overrides))
+
+
 def make_world(
     client: Any,
     clock: MutableClock,
@@ -111,11 +124,19 @@ def make_world(
     tables = create_tables(client, suffix)
     memory = InMemorySimulatorMemory()
     metrics = RecordingMetrics()
-    services = Services(
+    settings = ApiSettings(
+        **webhook_settings(tables).as_dict(),
+        audit_key_id="",
+        refund_window_days=window_days,
+        fee_policy=fee_policy,
+        currency_conversion=conversion,
+    )
+    # The API's composition, on the test's client, memory, clock and metrics
+    services = build_services(
+        settings,
         store=DynamoDBLedgerStore(client, tables["PaymentLedger"], tables["PaymentAuditTrail"]),
         processor=SimulatedProcessor(memory),
         rates=rates(),
-        policy=ServicePolicy(RefundPolicy(window_days), fee_policy, conversion),
         metrics=metrics,
         clock=clock,
         sleep=lambda _seconds: None,

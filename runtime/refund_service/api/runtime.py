@@ -1,9 +1,8 @@
-"""What the API's routes run with, built once per process on first use."""
+"""What the API's routes run with, built once per process on first use (bootstrap.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from refund_service.api.auth import Principal
 from refund_service.api.refund_creation import RefundCreator
@@ -26,18 +25,3 @@ class ApiRuntime:
         address = self.encryptor.encrypt(source_ip, "source_ip") if source_ip else None
         kind = "user" if principal.is_user else "system"
         return Caller(Initiator(kind, principal.subject, email, address), correlation_id)
-
-
-def build_runtime(environ: Any = None) -> ApiRuntime:
-    from refund_service.bootstrap import (  # noqa: PLC0415
-        aws_client,
-        build_encryptor,
-        build_services,
-    )
-    from refund_service.observability import PowertoolsMetricsSink  # noqa: PLC0415
-    from refund_service.settings import load_settings  # noqa: PLC0415
-
-    settings = load_settings(environ)
-    services = build_services(settings, PowertoolsMetricsSink())
-    creator = RefundCreator(services, settings.idempotency_table, aws_client("dynamodb"))
-    return ApiRuntime(services, creator, build_encryptor(settings))

@@ -10,47 +10,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-from refund_service.adapters.anchor_stores import FolderAnchorStore, S3AnchorStore
-from refund_service.adapters.dynamodb.ledger_store import DynamoDBLedgerStore
-from refund_service.bootstrap import aws_client
+from refund_service.bootstrap import AnchorRuntime, build_anchor
 from refund_service.observability import PowertoolsMetricsSink, logger, metrics, tracer
 from refund_service.observability_names import ANCHORED_HEADS
-from refund_service.service.anchoring import AnchorStore, run_anchoring
+from refund_service.service.anchoring import AnchorStore, ChangedHeads, run_anchoring
 from refund_service.service.context import utc_now
-from refund_service.settings import Settings, load_settings
+from refund_service.settings import AnchorSettings
 
-ENVIRONMENT = (
-    "LEDGER_TABLE_NAME",
-    "ANCHOR_BUCKET_NAME",
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_METRICS_NAMESPACE",
-)
-
-
-def anchor_store(settings: Settings) -> AnchorStore | None:
-    """The bucket in AWS, the local folder when one is configured; None when neither is."""
-    if settings.anchor_folder:
-        return FolderAnchorStore(Path(settings.anchor_folder))
-    if settings.anchor_bucket:
-        return S3AnchorStore(aws_client("s3"), settings.anchor_bucket)
-    return None
+SETTINGS = AnchorSettings
 
 
 @cache
-def collaborators() -> tuple[DynamoDBLedgerStore, AnchorStore]:
-    settings = load_settings()
-    anchors = anchor_store(settings)
-    if anchors is None:
-        raise RuntimeError("ANCHOR_BUCKET_NAME is not set: there is nowhere to anchor")
-    ledger = DynamoDBLedgerStore(aws_client("dynamodb"), settings.ledger_table, "")
-    return ledger, anchors
+def runtime() -> AnchorRuntime:
+    return build_anchor(SETTINGS.from_environ())
 
 
 def run_once(
-    ledger: DynamoDBLedgerStore,
+    ledger: ChangedHeads,
     anchors: AnchorStore,
     clock: Callable[[], datetime] = utc_now,
 ) -> dict[str, Any]:
@@ -65,4 +43,5 @@ def run_once(
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run_once(*collaborators())
+    run = runtime()
+    return run_once(run.ledger, run.anchors)

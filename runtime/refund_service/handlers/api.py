@@ -8,28 +8,17 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 
 from refund_service.api.app import build_app, handle
-from refund_service.api.runtime import ApiRuntime, build_runtime
+from refund_service.api.runtime import ApiRuntime
+from refund_service.bootstrap import build_api_runtime
 from refund_service.observability import logger, metrics, tracer
+from refund_service.settings import ApiSettings
 
-ENVIRONMENT = (
-    "LEDGER_TABLE_NAME",
-    "AUDIT_TABLE_NAME",
-    "IDEMPOTENCY_TABLE_NAME",
-    "AUDIT_KEY_ID",
-    "REFUND_WINDOW_DAYS",
-    "FEE_POLICY",
-    "PROCESSOR",
-    "CURRENCY_CONVERSION",
-    "PROCESSOR_SECRET_ARN",
-    "FX_RATES_TABLE_NAME",
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_METRICS_NAMESPACE",
-)
+SETTINGS = ApiSettings
 
 
 @cache
 def runtime() -> ApiRuntime:
-    return build_runtime()
+    return build_api_runtime(SETTINGS.from_environ())
 
 
 app = build_app(runtime)

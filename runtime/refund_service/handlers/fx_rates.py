@@ -10,23 +10,18 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from refund_service.adapters.dynamodb.fx_rates import DynamoDBRatesStore
 from refund_service.adapters.ecb_feed import FeedError, fetch_feed
-from refund_service.bootstrap import aws_client
+from refund_service.bootstrap import build_fx_rates
 from refund_service.observability import PowertoolsMetricsSink, logger, metrics, tracer
 from refund_service.service.fx_rates import FX_RATES_AGE_DAYS, RatesStore, refresh
-from refund_service.settings import load_settings
+from refund_service.settings import FxRatesSettings
 
-ENVIRONMENT = (
-    "FX_RATES_TABLE_NAME",
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_METRICS_NAMESPACE",
-)
+SETTINGS = FxRatesSettings
 
 
 @cache
 def store() -> RatesStore:
-    return DynamoDBRatesStore(aws_client("dynamodb"), load_settings().fx_rates_table)
+    return build_fx_rates(SETTINGS.from_environ())
 
 
 def _fetch() -> bytes:

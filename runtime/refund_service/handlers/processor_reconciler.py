@@ -11,36 +11,22 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from refund_service.bootstrap import build_services
-from refund_service.observability import PowertoolsMetricsSink, logger, metrics, tracer
-from refund_service.service.context import Services, timestamp
+from refund_service.bootstrap import ProcessorReconcilerRuntime, build_processor_reconciler
+from refund_service.observability import logger, metrics, tracer
+from refund_service.service.context import timestamp
 from refund_service.service.processor_reconciliation import reconcile_processor
-from refund_service.settings import Settings, load_settings
+from refund_service.settings import ProcessorReconcilerSettings
 
-ENVIRONMENT = (
-    "LEDGER_TABLE_NAME",
-    "AUDIT_TABLE_NAME",
-    "IDEMPOTENCY_TABLE_NAME",
-    "PROCESSOR",
-    "PROCESSOR_SECRET_ARN",
-    "RECONCILE_AFTER_MINUTES",
-    "PROCESSOR_RECONCILE_WINDOW_HOURS",
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_METRICS_NAMESPACE",
-)
+SETTINGS = ProcessorReconcilerSettings
 
 
 @cache
-def settings() -> Settings:
-    return load_settings()
+def runtime() -> ProcessorReconcilerRuntime:
+    return build_processor_reconciler(SETTINGS.from_environ())
 
 
-@cache
-def services() -> Services:
-    return build_services(settings(), PowertoolsMetricsSink())
-
-
-def run_once(svc: Services, config: Settings) -> dict[str, Any]:
+def run_once(run: ProcessorReconcilerRuntime) -> dict[str, Any]:
+    svc, config = run.services, run.settings
     until = svc.clock() - timedelta(minutes=config.reconcile_after_minutes)
     since = until - timedelta(hours=config.processor_reconcile_window_hours)
     report = reconcile_processor(svc, since, until)
@@ -75,4 +61,4 @@ def run_once(svc: Services, config: Settings) -> dict[str, Any]:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run_once(services(), settings())
+    return run_once(runtime())

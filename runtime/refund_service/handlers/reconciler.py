@@ -14,13 +14,10 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from refund_service.adapters.dynamodb.coordination import DynamoDBCheckpoints, DynamoDBLease
-from refund_service.adapters.dynamodb.pending_window import DynamoDBPendingWindow
-from refund_service.bootstrap import aws_client, build_services
-from refund_service.observability import PowertoolsMetricsSink, logger, metrics, tracer
-from refund_service.service.context import Services
+from refund_service.bootstrap import ReconcilerRuntime, build_reconciler
+from refund_service.observability import logger, metrics, tracer
 from refund_service.service.reconciler import Budget, reconcile_in_turn
-from refund_service.settings import Settings, load_settings
+from refund_service.settings import ReconcilerSettings
 
 # The function's timeout (stacks/constructs/functions.py), and a little more: a run that died
 # without releasing its lease holds it no longer than it could have run.
@@ -29,27 +26,12 @@ LEASE_SECONDS = 4 * 60 + 15
 PER_REFUND_SECONDS = 25.0
 LOCAL_RUN_SECONDS = 4 * 60
 
-ENVIRONMENT = (
-    "LEDGER_TABLE_NAME",
-    "AUDIT_TABLE_NAME",
-    "IDEMPOTENCY_TABLE_NAME",
-    "PROCESSOR",
-    "PROCESSOR_SECRET_ARN",
-    "RECONCILE_AFTER_MINUTES",
-    "STALE_PENDING_HOURS",
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_METRICS_NAMESPACE",
-)
+SETTINGS = ReconcilerSettings
 
 
 @cache
-def settings() -> Settings:
-    return load_settings()
-
-
-@cache
-def services() -> Services:
-    return build_services(settings(), PowertoolsMetricsSink())
+def runtime() -> ReconcilerRuntime:
+    return build_reconciler(SETTINGS.from_environ())
 
 
 def _time_left_locally() -> Callable[[], float]:
@@ -58,26 +40,24 @@ def _time_left_locally() -> Callable[[], float]:
 
 
 def run_once(
-    svc: Services, config: Settings, time_left: Callable[[], float] | None = None
+    run: ReconcilerRuntime, time_left: Callable[[], float] | None = None
 ) -> dict[str, Any]:
-    client = aws_client("dynamodb")
-    lease = DynamoDBLease(client, config.idempotency_table, "reconciler")
     owner = uuid.uuid4().hex
-    if not lease.acquire(owner, LEASE_SECONDS):
+    if not run.lease.acquire(owner, LEASE_SECONDS):
         logger.warning("the previous reconciler run still holds the lease; nothing done")
         return {"skipped": True}
     try:
-        return _reconcile(svc, config, time_left or _time_left_locally())
+        return _reconcile(run, time_left or _time_left_locally())
     finally:
-        lease.release(owner)
+        run.lease.release(owner)
 
 
-def _reconcile(svc: Services, config: Settings, time_left: Callable[[], float]) -> dict[str, Any]:
-    client = aws_client("dynamodb")
+def _reconcile(run: ReconcilerRuntime, time_left: Callable[[], float]) -> dict[str, Any]:
+    config = run.settings
     report = reconcile_in_turn(
-        svc,
-        DynamoDBPendingWindow(client, config.ledger_table),
-        DynamoDBCheckpoints(client, config.idempotency_table),
+        run.services,
+        run.window,
+        run.checkpoints,
         older_than=timedelta(minutes=config.reconcile_after_minutes),
         stale_after=timedelta(hours=config.stale_pending_hours),
         budget=Budget(time_left, PER_REFUND_SECONDS),
@@ -100,4 +80,4 @@ def _reconcile(svc: Services, config: Settings, time_left: Callable[[], float]) 
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run_once(services(), settings(), lambda: context.get_remaining_time_in_millis() / 1000)
+    return run_once(runtime(), lambda: context.get_remaining_time_in_millis() / 1000)

@@ -20,34 +20,20 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from refund_service.adapters.dynamodb.ledger_store import DynamoDBLedgerStore
 from refund_service.adapters.dynamodb.stream_records import change_from_record
-from refund_service.adapters.eventbridge import EventBridgeSink
-from refund_service.bootstrap import aws_client
-from refund_service.observability import PowertoolsMetricsSink, logger, metrics, tracer
+from refund_service.bootstrap import StreamPublisherRuntime, build_stream_publisher
+from refund_service.observability import logger, metrics, tracer
 from refund_service.service.change_stream import BatchReport, ChangeBatch
 from refund_service.service.events import EventSink
 from refund_service.service.ports import LedgerStore, MetricsSink
-from refund_service.settings import load_settings
+from refund_service.settings import StreamPublisherSettings
 
-ENVIRONMENT = (
-    "LEDGER_TABLE_NAME",
-    "AUDIT_TABLE_NAME",
-    "EVENT_BUS_NAME",
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_METRICS_NAMESPACE",
-)
+SETTINGS = StreamPublisherSettings
 
 
 @cache
-def store() -> LedgerStore:
-    settings = load_settings()
-    return DynamoDBLedgerStore(aws_client("dynamodb"), settings.ledger_table, settings.audit_table)
-
-
-@cache
-def sink() -> EventSink:
-    return EventBridgeSink(aws_client("events"), load_settings().event_bus_name)
+def runtime() -> StreamPublisherRuntime:
+    return build_stream_publisher(SETTINGS.from_environ())
 
 
 def process_batch(
@@ -91,5 +77,6 @@ def _log(report: BatchReport, response: Any) -> None:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    response, _ = process_batch(event, store(), sink(), PowertoolsMetricsSink())
+    run = runtime()
+    response, _ = process_batch(event, run.store, run.events, run.metrics)
     return response

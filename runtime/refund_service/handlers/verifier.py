@@ -19,11 +19,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from refund_service.adapters.dynamodb.coordination import DynamoDBCheckpoints, DynamoDBLease
-from refund_service.adapters.dynamodb.ledger_store import DynamoDBLedgerStore
-from refund_service.adapters.dynamodb.segment_scan import DynamoDBSegmentScanner
-from refund_service.bootstrap import aws_client
-from refund_service.handlers.anchor import anchor_store
+from refund_service.bootstrap import VerifierRuntime, build_verifier
 from refund_service.observability import PowertoolsMetricsSink, logger, metrics, tracer
 from refund_service.observability_names import ANCHOR_MISMATCH, LEDGER_MISMATCH, LEDGER_VERIFIED
 from refund_service.service.anchoring import AnchorStore, CachedAnchors
@@ -35,16 +31,9 @@ from refund_service.service.verification import (
     Sweep,
     SweepReport,
 )
-from refund_service.settings import Settings, load_settings
+from refund_service.settings import VerifierSettings
 
-ENVIRONMENT = (
-    "LEDGER_TABLE_NAME",
-    "AUDIT_TABLE_NAME",
-    "IDEMPOTENCY_TABLE_NAME",
-    "ANCHOR_BUCKET_NAME",
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_METRICS_NAMESPACE",
-)
+SETTINGS = VerifierSettings
 SEGMENTS = SWEEP_SEGMENTS
 GROUPS = SWEEP_GROUPS  # concurrent runs, one per group of SEGMENTS // GROUPS segments
 WORKERS = SEGMENTS // GROUPS  # one thread per segment of the group
@@ -54,14 +43,8 @@ LOCAL_RUN_SECONDS = 14 * 60
 
 
 @cache
-def settings() -> Settings:
-    return load_settings()
-
-
-@cache
-def store() -> LedgerStore:
-    config = settings()
-    return DynamoDBLedgerStore(aws_client("dynamodb"), config.ledger_table, config.audit_table)
+def runtime() -> VerifierRuntime:
+    return build_verifier(SETTINGS.from_environ())
 
 
 def _describe(failure: Verification) -> dict[str, Any]:
@@ -70,12 +53,6 @@ def _describe(failure: Verification) -> dict[str, Any]:
         "anchor": failure.anchor.reason if failure.anchor else None,
         "anchor_id": failure.anchor.anchor_id if failure.anchor else None,
     }
-
-
-def anchors() -> AnchorStore | None:
-    """The audit-chain anchors, where a bucket (or locally a folder) is configured."""
-    found = anchor_store(settings())
-    return CachedAnchors(found) if found is not None else None
 
 
 def _emit(checked: int, failures: list[Verification]) -> None:
@@ -111,29 +88,32 @@ def owned_segments(group: int) -> range:
     return range(group * size, (group + 1) * size)
 
 
+def _cached(anchors: AnchorStore | None) -> AnchorStore | None:
+    """The anchors read once per run, however many chains are checked against them."""
+    return CachedAnchors(anchors) if anchors is not None else None
+
+
 def sweep(
-    ledger: LedgerStore,
-    config: Settings,
+    run: VerifierRuntime,
     time_left: Callable[[], float],
     run_id: str,
     group: int = 0,
 ) -> dict[str, Any]:
-    client = aws_client("dynamodb")
-    lease = DynamoDBLease(client, config.idempotency_table, f"verification-sweep#{group}")
+    lease = run.lease(f"verification-sweep#{group}")
     owner = uuid.uuid4().hex
     if not lease.acquire(owner, LEASE_SECONDS):
         logger.warning("the previous sweep run still holds the lease; nothing done")
         return {"skipped": True}
     try:
         report = Sweep(
-            ledger,
-            DynamoDBSegmentScanner(client, config.ledger_table),
-            DynamoDBCheckpoints(client, config.idempotency_table),
+            run.store,
+            run.scanner,
+            run.checkpoints,
             SEGMENTS,
             WORKERS,
             time_left,
             PER_PAGE_SECONDS,
-            anchors(),
+            _cached(run.anchors),
         ).run(run_id, owned_segments(group))
     finally:
         lease.release(owner)
@@ -161,7 +141,7 @@ def _local_time_left() -> Callable[[], float]:
 
 
 def run_once(
-    ledger: LedgerStore,
+    run: VerifierRuntime,
     event: dict[str, Any] | None = None,
     time_left: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
@@ -169,14 +149,14 @@ def run_once(
     for the event's group of segments."""
     event = event or {}
     if event.get("transaction_id"):
-        return verify_one(ledger, str(event["transaction_id"]), anchors())
+        return verify_one(run.store, str(event["transaction_id"]), _cached(run.anchors))
     today = datetime.now(UTC).date().isoformat()
     group = int(event.get("group", 0))
-    return sweep(ledger, settings(), time_left or _local_time_left(), today, group)
+    return sweep(run, time_left or _local_time_left(), today, group)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run_once(store(), event, lambda: context.get_remaining_time_in_millis() / 1000)
+    return run_once(runtime(), event, lambda: context.get_remaining_time_in_millis() / 1000)

@@ -7,7 +7,6 @@ import json
 from functools import cache
 from typing import Any
 
-from refund_service.adapters.dynamodb.event_log import DynamoDBEventLog
 from refund_service.adapters.processors.factory import build_webhook_parser
 from refund_service.adapters.processors.webhooks import (
     WebhookPayloadError,
@@ -15,33 +14,20 @@ from refund_service.adapters.processors.webhooks import (
 )
 from refund_service.api.errors import error_body
 from refund_service.api.request_guard import webhook_body_refusal
-from refund_service.bootstrap import aws_client, build_services
+from refund_service.bootstrap import WebhookRuntime, build_webhooks
 from refund_service.domain.errors import ErrorCode
-from refund_service.observability import PowertoolsMetricsSink, logger, metrics, tracer
+from refund_service.observability import logger, metrics, tracer
 from refund_service.service.context import Services
 from refund_service.service.webhooks import WebhookOutcome, handle_event
-from refund_service.settings import Settings, load_settings
+from refund_service.settings import WebhookSettings
 
-ENVIRONMENT = (
-    "LEDGER_TABLE_NAME",
-    "AUDIT_TABLE_NAME",
-    "IDEMPOTENCY_TABLE_NAME",
-    "PROCESSOR",
-    "PROCESSOR_SECRET_ARN",
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_METRICS_NAMESPACE",
-)
+SETTINGS = WebhookSettings
 PREFIX = "/webhooks/"
 
 
 @cache
-def settings() -> Settings:
-    return load_settings()
-
-
-@cache
-def services() -> Services:
-    return build_services(settings(), PowertoolsMetricsSink())
+def runtime() -> WebhookRuntime:
+    return build_webhooks(SETTINGS.from_environ())
 
 
 def _answer(status: int, body: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +43,9 @@ def _body(event: dict[str, Any]) -> bytes:
     return base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
 
 
-def receive(event: dict[str, Any], svc: Services, config: Settings, log: Any) -> dict[str, Any]:
+def receive(
+    event: dict[str, Any], svc: Services, config: WebhookSettings, log: Any
+) -> dict[str, Any]:
     # `<ApiUrl>/webhooks/x` (ApiUrl ends in "/") arrives as "//webhooks/x": same route.
     processor = ("/" + event.get("rawPath", "").lstrip("/")).removeprefix(PREFIX)
     if processor != config.processor:
@@ -107,13 +95,9 @@ def receive(event: dict[str, Any], svc: Services, config: Settings, log: Any) ->
     return _answer(200, {"received": len(handled)})
 
 
-@cache
-def event_log() -> DynamoDBEventLog:
-    return DynamoDBEventLog(aws_client("dynamodb"), settings().idempotency_table)
-
-
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return receive(event, services(), settings(), event_log())
+    run = runtime()
+    return receive(event, run.services, run.settings, run.event_log)

@@ -11,9 +11,10 @@ from moto import mock_aws
 
 from refund_service.adapters.anchor_stores import FolderAnchorStore, S3AnchorStore
 from refund_service.adapters.dynamodb import codec
+from refund_service.bootstrap import build_anchor_store
 from refund_service.domain.audit import ChainHead, chain
 from refund_service.handlers import anchor, verifier
-from refund_service.settings import Settings
+from refund_service.settings import AnchorLocation, AnchorSettings, SettingsError
 from tests.support.world import World
 
 
@@ -22,21 +23,23 @@ def test_the_local_folder_wins_over_a_bucket_and_nothing_configured_is_none(
 ) -> None:
     with mock_aws():
         assert isinstance(
-            anchor.anchor_store(Settings(anchor_bucket="b", anchor_folder=str(tmp_path))),
+            build_anchor_store(AnchorLocation(anchor_bucket="b", anchor_folder=str(tmp_path))),
             FolderAnchorStore,
         )
-        assert isinstance(anchor.anchor_store(Settings(anchor_bucket="b")), S3AnchorStore)
-    assert anchor.anchor_store(Settings()) is None
+        assert isinstance(build_anchor_store(AnchorLocation(anchor_bucket="b")), S3AnchorStore)
+    assert build_anchor_store(AnchorLocation()) is None
 
 
 def test_the_function_refuses_to_run_with_nowhere_to_anchor(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("LEDGER_TABLE_NAME", "PaymentLedger")
     monkeypatch.delenv("ANCHOR_BUCKET_NAME", raising=False)
     monkeypatch.delenv("ANCHOR_FOLDER", raising=False)
-    anchor.collaborators.cache_clear()
-    with pytest.raises(RuntimeError, match="ANCHOR_BUCKET_NAME"):
-        anchor.collaborators()
+    anchor.runtime.cache_clear()
+    with pytest.raises(SettingsError, match="ANCHOR_BUCKET_NAME"):
+        anchor.runtime()
+    assert anchor.SETTINGS is AnchorSettings
 
 
 def test_a_run_reports_the_hours_and_heads_it_anchored(world: World, tmp_path: Path) -> None:

@@ -7,11 +7,13 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from refund_service import observability_names as names
+from refund_service.bootstrap import build_processor_reconciler
 from refund_service.domain.processor import (
     ProcessorRefundRecord,
     ProcessorRefundRequest,
@@ -19,14 +21,32 @@ from refund_service.domain.processor import (
     ProcessorStatus,
 )
 from refund_service.domain.refund import RefundReason, RefundStatus
-from refund_service.handlers.processor_reconciler import run_once
+from refund_service.handlers import processor_reconciler
 from refund_service.observability import logger
 from refund_service.service.context import Services
 from refund_service.service.refunds import RefundCommand, request_refund
-from refund_service.settings import Settings, SettingsError, load_settings
+from refund_service.settings import ProcessorReconcilerSettings, SettingsError
 from tests.support.world import USER, World
 
-SETTINGS = Settings(reconcile_after_minutes=5, processor_reconcile_window_hours=48)
+ENVIRON = {
+    "LEDGER_TABLE_NAME": "PaymentLedger",
+    "AUDIT_TABLE_NAME": "PaymentAuditTrail",
+    "IDEMPOTENCY_TABLE_NAME": "RefundIdempotency",
+    "PROCESSOR": "simulated",
+    "PROCESSOR_SECRET_ARN": "",
+    "RECONCILE_AFTER_MINUTES": "5",
+    "PROCESSOR_RECONCILE_WINDOW_HOURS": "48",
+}
+
+
+SETTINGS = ProcessorReconcilerSettings.from_environ(ENVIRON)
+
+
+def run_once(services: Services) -> dict[str, Any]:
+    """The function's run, built by the composition root around the test's services."""
+    run = build_processor_reconciler(SETTINGS, services=services)
+    assert run.services is services
+    return processor_reconciler.run_once(run)
 
 
 class _CurrentStdout:
@@ -103,7 +123,7 @@ def pending_refund(world: World, amount: int) -> tuple[str, str]:
 def test_window_ends_where_the_pending_reconciler_begins(world: World) -> None:
     services = with_listing(world, [])
 
-    run_once(services, SETTINGS)
+    run_once(services)
 
     assert isinstance(services.processor, ListingProcessor)
     ((since, until),) = services.processor.windows
@@ -117,7 +137,7 @@ def test_a_payout_the_ledger_lacks_is_booked_and_reported(world: World, logs: An
     services = with_listing(world, [paid(refund_id, 4_000, "sim_ref_1")])
 
     # When the function runs
-    result = run_once(services, SETTINGS)
+    result = run_once(services)
 
     # Then the payout is booked as a succeeded refund, and the report says so
     assert result == {
@@ -141,7 +161,7 @@ def test_each_mismatch_is_one_warning_naming_the_refund(world: World, logs: Any)
     listed = [paid(refund_id, 3_999, "sim_ref_2"), paid("rf_unknown", 500, "sim_ref_3")]
 
     # When the function runs
-    result = run_once(with_listing(world, listed), SETTINGS)
+    result = run_once(with_listing(world, listed))
 
     # Then both are reported, counted and logged, one warning each
     assert [(m["refund_id"], m["processor_reference"]) for m in result["mismatches"]] == [
@@ -160,7 +180,7 @@ def test_each_mismatch_is_one_warning_naming_the_refund(world: World, logs: Any)
 
 
 def test_a_processor_that_cannot_list_is_noted_once(world: World, logs: Any) -> None:
-    result = run_once(with_listing(world, None), SETTINGS)
+    result = run_once(with_listing(world, None))
 
     assert result == {
         "supported": False,
@@ -175,11 +195,23 @@ def test_a_processor_that_cannot_list_is_noted_once(world: World, logs: Any) -> 
     assert names.PROCESSOR_MISMATCH not in world.metrics.counts
 
 
-def test_window_hours_default_to_48_and_must_be_positive() -> None:
-    assert load_settings({}).processor_reconcile_window_hours == 48
-    assert (
-        load_settings({"PROCESSOR_RECONCILE_WINDOW_HOURS": "72"}).processor_reconcile_window_hours
-        == 72
-    )
+def test_window_hours_are_read_required_and_must_be_positive() -> None:
+    def load(**changes: str | None) -> ProcessorReconcilerSettings:
+        environ = {k: v for k, v in (ENVIRON | changes).items() if v is not None}
+        return ProcessorReconcilerSettings.from_environ(environ)
+
+    assert load().processor_reconcile_window_hours == 48
+    assert load(PROCESSOR_RECONCILE_WINDOW_HOURS="72").processor_reconcile_window_hours == 72
     with pytest.raises(SettingsError, match="PROCESSOR_RECONCILE_WINDOW_HOURS"):
-        load_settings({"PROCESSOR_RECONCILE_WINDOW_HOURS": "0"})
+        load(PROCESSOR_RECONCILE_WINDOW_HOURS="0")
+    with pytest.raises(SettingsError, match="needs PROCESSOR_RECONCILE_WINDOW_HOURS"):
+        load(PROCESSOR_RECONCILE_WINDOW_HOURS=None)
+
+
+def test_the_stack_and_the_local_stack_default_the_window_to_48_hours() -> None:
+    from local.config import LocalConfig
+    from stacks.config import DEFAULTS
+
+    local = LocalConfig(Path("."), 0, 0, 0).setting_values(audit_key_id="")
+    assert DEFAULTS["processor_reconcile_window_hours"] == 48
+    assert local["PROCESSOR_RECONCILE_WINDOW_HOURS"] == "48"

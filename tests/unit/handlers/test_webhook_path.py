@@ -6,18 +6,18 @@ from __future__ import annotations
 import pytest
 
 from refund_service.adapters.dynamodb.event_log import DynamoDBEventLog
+from refund_service.bootstrap import build_webhooks
 from refund_service.handlers.webhooks import receive
-from refund_service.settings import Settings
 from tests.support.events import http_event
-from tests.support.world import World
+from tests.support.world import World, webhook_settings
 
 
 def status_for(world: World, path: str) -> int:
-    settings = Settings(processor="simulated", idempotency_table=world.tables["Idempotency"])
+    log = DynamoDBEventLog(world.client, world.tables["Idempotency"])
+    run = build_webhooks(webhook_settings(world.tables), services=world.services, event_log=log)
     event = http_event("POST", path, "{}")
     event["rawPath"] = path  # as API Gateway passes it, slashes untouched
-    log = DynamoDBEventLog(world.client, world.tables["Idempotency"])
-    return int(receive(event, world.services, settings, log)["statusCode"])
+    return int(receive(event, run.services, run.settings, run.event_log)["statusCode"])
 
 
 @pytest.mark.parametrize("path", ["/webhooks/simulated", "//webhooks/simulated"])

@@ -22,10 +22,10 @@ from refund_service.domain.processor import (
 from refund_service.domain.refund import RefundReason, RefundStatus
 from refund_service.handlers.webhooks import receive
 from refund_service.service.refunds import RefundCommand, request_refund
-from refund_service.settings import LOCAL_ONLY_VARIABLES, VARIABLES, Settings, load_settings
+from refund_service.settings import LOCAL_ONLY_VARIABLES, WebhookSettings
 from stacks.constructs.functions import FUNCTIONS
 from tests.support.events import http_event
-from tests.support.world import USER, World
+from tests.support.world import USER, World, webhook_settings
 
 SECRET = "local-webhook-secret"
 NOW = 1_800_000_000
@@ -170,10 +170,17 @@ def test_the_factory_builds_the_simulated_parser_from_the_local_secret() -> None
 
 
 def test_the_secret_setting_comes_from_its_variable_and_defaults_to_empty() -> None:
-    assert load_settings({}).simulated_webhook_secret == ""
-    environ = {"SIMULATED_WEBHOOK_SECRET": SECRET}
-    assert load_settings(environ).simulated_webhook_secret == SECRET
-    assert VARIABLES["simulated_webhook_secret"] == "SIMULATED_WEBHOOK_SECRET"
+    environ = {
+        "LEDGER_TABLE_NAME": "l",
+        "AUDIT_TABLE_NAME": "a",
+        "IDEMPOTENCY_TABLE_NAME": "i",
+        "PROCESSOR": "simulated",
+        "PROCESSOR_SECRET_ARN": "",
+    }
+    assert WebhookSettings.from_environ(environ).simulated_webhook_secret == ""
+    with_secret = environ | {"SIMULATED_WEBHOOK_SECRET": SECRET}
+    assert WebhookSettings.from_environ(with_secret).simulated_webhook_secret == SECRET
+    assert "SIMULATED_WEBHOOK_SECRET" in WebhookSettings.variables()
 
 
 def test_no_deployed_function_is_given_a_local_only_variable() -> None:
@@ -186,11 +193,7 @@ def test_no_deployed_function_is_given_a_local_only_variable() -> None:
 
 
 def deliver(world: World, body: bytes, headers: dict[str, str], secret: str = SECRET) -> int:
-    settings = Settings(
-        processor="simulated",
-        simulated_webhook_secret=secret,
-        idempotency_table=world.tables["Idempotency"],
-    )
+    settings = webhook_settings(world.tables, simulated_webhook_secret=secret)
     event = http_event("POST", "/webhooks/simulated", body.decode(), headers=headers)
     log = DynamoDBEventLog(world.client, world.tables["Idempotency"])
     return int(receive(event, world.services, settings, log)["statusCode"])

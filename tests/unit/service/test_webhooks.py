@@ -22,9 +22,8 @@ from refund_service.domain.refund import RefundReason, RefundStatus
 from refund_service.handlers.webhooks import receive
 from refund_service.service.queries import get_audit, verify_transaction
 from refund_service.service.refunds import RefundCommand, request_refund
-from refund_service.settings import Settings
 from tests.support.events import http_event
-from tests.support.world import USER, World
+from tests.support.world import USER, World, webhook_settings
 
 STRIPE_SECRET = "whsec_unit_test"
 ADYEN_KEY = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
@@ -48,11 +47,7 @@ def secret_arn(moto_dynamodb: Any) -> str:
 def deliver(
     world: World, processor: str, secret_arn: str, body: bytes, headers: dict[str, str]
 ) -> tuple[int, Any]:
-    settings = Settings(
-        processor=processor,
-        processor_secret_arn=secret_arn,
-        idempotency_table=world.tables["Idempotency"],
-    )
+    settings = webhook_settings(world.tables, processor=processor, processor_secret_arn=secret_arn)
     event = http_event("POST", f"/webhooks/{processor}", body.decode(), headers=headers)
     log = DynamoDBEventLog(world.client, world.tables["Idempotency"])
     result = receive(event, world.services, settings, log)
@@ -231,7 +226,7 @@ def test_adyen_refund_failure_voids_and_late_reversal_reverses(
 
 
 def test_other_processors_webhooks_are_not_served(world: World, secret_arn: str) -> None:
-    settings = Settings(processor="stripe", processor_secret_arn=secret_arn)
+    settings = webhook_settings(world.tables, processor="stripe", processor_secret_arn=secret_arn)
     event = http_event("POST", "/webhooks/adyen", "{}")
     log = DynamoDBEventLog(world.client, world.tables["Idempotency"])
     assert receive(event, world.services, settings, log)["statusCode"] == 404
