@@ -204,9 +204,8 @@ def test_api_routes_invoke_the_live_alias_and_only_it_is_granted_to_api_gateway(
     api_targets = [
         i["Properties"]["IntegrationUri"]
         for i in synthesized.of_type("AWS::ApiGatewayV2::Integration").values()
-        if i["Properties"]["IntegrationUri"] != arn_of(
-            synthesized.logical_id("Functions/Webhooks/Function/Resource")
-        )
+        if i["Properties"]["IntegrationUri"]
+        != arn_of(synthesized.logical_id("Functions/Webhooks/Function/Resource"))
     ]
     assert api_targets == [ref(alias)]
     permitted = [
