@@ -68,7 +68,7 @@ class RefundServiceStack(Stack):
             "HttpApi",
             config=config,
             identity=self.identity,
-            api_function=self.functions.api,
+            api_function=self.functions.api_live,
             webhooks_function=self.functions.webhooks,
             log_key=self.keys.operations,
         )

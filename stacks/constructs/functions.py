@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from enum import Enum
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Annotations, Aws, Duration, RemovalPolicy
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -153,11 +153,16 @@ class FunctionSpec:
     coordinates: bool = False  # holds a lease and keeps checkpoints in the idempotency table
     async_retries: int | None = None  # None: Lambda's default (2)
     publishes_events: bool = False
+    # Lambda SnapStart on published versions, invoked through the LIVE_ALIAS alias
+    # (docs/decisions/0024-snapstart.md); the function registers its own runtime hooks.
+    snap_start: bool = False
 
     @property
     def environment(self) -> tuple[str, ...]:
         return self.settings.deployed_variables()
 
+
+LIVE_ALIAS = "live"
 
 API = FunctionSpec(
     construct_id="Api",
@@ -176,6 +181,7 @@ API = FunctionSpec(
     processor=ProcessorAccess(
         simulator_memory=("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
     ),
+    snap_start=True,
 )
 WEBHOOKS = FunctionSpec(
     construct_id="Webhooks",
@@ -332,6 +338,7 @@ class ServiceFunction(Construct):
         self.log_group = self._log_group()
         self.dead_letter_queue = self._dead_letter_queue() if spec.scheduled else None
         self.function = self._function()
+        self.live = self._live_alias() if spec.snap_start else None
         self._grant_tables()
         self._grant_coordination()
         self._grant_events()
@@ -395,6 +402,23 @@ class ServiceFunction(Construct):
             retry_attempts=0 if scheduled else spec.async_retries,
             max_event_age=max_event_age(spec) if scheduled else None,
             reserved_concurrent_executions=1 if reserve else None,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if spec.snap_start else None,
+            # A replaced version is deleted once the alias has moved on (CloudFormation's
+            # cleanup, after a successful update): each kept version's snapshot is billed.
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY)
+            if spec.snap_start
+            else None,
+        )
+
+    def _live_alias(self) -> lambda_.Alias:
+        """A version is published whenever the code or configuration changes (SnapStart takes
+        its snapshot then); the alias follows the newest and is what callers invoke."""
+        Annotations.of(self.function).acknowledge_warning(
+            "@aws-cdk/aws-lambda:snapStartRequirePublish",
+            "Every change publishes a version (current_version) and the alias follows it.",
+        )
+        return lambda_.Alias(
+            self, "Live", alias_name=LIVE_ALIAS, version=self.function.current_version
         )
 
     def _grant_tables(self) -> None:
@@ -542,6 +566,13 @@ class Functions(Construct):
     @property
     def api(self) -> lambda_.Function:
         return self.by_spec[API.construct_id].function
+
+    @property
+    def api_live(self) -> lambda_.Alias:
+        """What the HTTP API invokes: the API function's SnapStart alias."""
+        live = self.by_spec[API.construct_id].live
+        assert live is not None, "the API function is published with SnapStart"
+        return live
 
     @property
     def webhooks(self) -> lambda_.Function:

@@ -3,6 +3,9 @@
 Every route requires a JWT with the route's scope except two: the OpenAPI document, and the
 processor webhooks, which carry no token because each processor signs its calls and the
 webhooks function checks the signature.
+
+The API routes invoke the API function's `live` alias, the published version SnapStart
+restores from (docs/decisions/0024-snapstart.md); its invoke permissions name the alias.
 """
 
 from __future__ import annotations
@@ -106,7 +109,7 @@ class HttpApi(Construct):
         *,
         config: ServiceConfig,
         identity: Identity,
-        api_function: lambda_.IFunction,
+        api_function: lambda_.IFunction,  # the API function's live alias
         webhooks_function: lambda_.IFunction,
         log_key: kms.IKey,
     ) -> None:

@@ -25,6 +25,8 @@ class Client:
         self.token = token
         self.timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
+        # Every connection that failed (reset, refused, closed mid-answer), retried or not.
+        self.connection_errors = 0
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
@@ -68,6 +70,7 @@ class Client:
                 response = conn.getresponse()
                 payload = response.read()
             except (ConnectionError, http.client.HTTPException):
+                self.connection_errors += 1
                 self.close()
                 if attempt == 2:
                     raise
@@ -104,6 +107,7 @@ class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     retries: int = 0
+    connection_errors: int = 0
 
     @property
     def done(self) -> int:

@@ -2,7 +2,7 @@
 
 `python -m tests.bench.probe MODE OUT.json` with the handler's environment set by the caller.
 Only the standard library is imported before the clock starts, so the import of the handler
-is measured whole. Modes: `cold-service`, `cold-bare`, `aws-calls`.
+is measured whole. Modes: `cold-service`, `cold-bare`, `snapstart`, `first-fx`, `aws-calls`.
 """
 
 from __future__ import annotations
@@ -70,8 +70,10 @@ def event(method: str, path: str, route: str, body: dict[str, Any], key: str) ->
     }
 
 
-def refund_event(transaction_id: str, amount: int) -> dict[str, Any]:
-    body = {"transaction_id": transaction_id, "amount": amount, "reason": "other"}
+def refund_event(transaction_id: str, amount: int, currency: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"transaction_id": transaction_id, "amount": amount, "reason": "other"}
+    if currency:
+        body["currency"] = currency
     return event("POST", "/refunds", "/refunds", body, f"bench-{uuid.uuid4()}")
 
 
@@ -88,17 +90,60 @@ def cold_service(payments: list[str]) -> dict[str, Any]:
     }
 
 
-def cold_bare(_payments: list[str]) -> dict[str, Any]:
+def cold_bare(payments: list[str]) -> dict[str, Any]:
     from tests.bench import bare_handler
 
     imported = time.perf_counter()
-    request = event("POST", "/echo", "/echo", {"message": "hello"}, "unused")
+    body = {"transaction_id": payments[0], "amount": 1}
+    request = event("POST", "/refunds", "/refunds", body, "unused")
     answer = bare_handler.handler(request, Context())
     answered = time.perf_counter()
     return {
         "import_ms": (imported - STARTED) * 1000,
         "first_ms": (answered - imported) * 1000,
         "status": answer["statusCode"],
+    }
+
+
+def snapstart(payments: list[str]) -> dict[str, Any]:
+    """Prime as before a snapshot, restore, then a first refund and a warm one."""
+    from refund_service import snapstart as hooks
+    from refund_service.handlers import api
+
+    imported = time.perf_counter()
+    hooks.before_snapshot()
+    primed = time.perf_counter()
+    hooks.after_restore()
+    restored = time.perf_counter()
+    first = api.handler(refund_event(payments[0], 1), Context())
+    answered = time.perf_counter()
+    warm = api.handler(refund_event(payments[1], 1), Context())
+    warm_answered = time.perf_counter()
+    return {
+        "import_ms": (imported - STARTED) * 1000,
+        "prime_ms": (primed - imported) * 1000,
+        "restore_ms": (restored - primed) * 1000,
+        "first_ms": (answered - restored) * 1000,
+        "warm_ms": (warm_answered - answered) * 1000,
+        "status": first["statusCode"],
+        "warm_status": warm["statusCode"],
+    }
+
+
+def first_fx(payments: list[str]) -> dict[str, Any]:
+    """A first refund in another currency than the payment's, in a fresh process."""
+    from refund_service.handlers import api
+
+    imported = time.perf_counter()
+    answer = api.handler(refund_event(payments[0], 1, currency="EUR"), Context())
+    answered = time.perf_counter()
+    rates = api.runtime().services.rates
+    bundled = getattr(rates, "_bundled", rates)  # the stored source falls back to this one
+    return {
+        "import_ms": (imported - STARTED) * 1000,
+        "first_ms": (answered - imported) * 1000,
+        "status": answer["statusCode"],
+        "served_by": "bundled" if "_converter" in vars(bundled) else type(rates).__name__,
     }
 
 
@@ -142,7 +187,13 @@ def aws_calls(payments: list[str]) -> dict[str, Any]:
     return {"first": results[0], "warm": results[1:]}
 
 
-MODES = {"cold-service": cold_service, "cold-bare": cold_bare, "aws-calls": aws_calls}
+MODES = {
+    "cold-service": cold_service,
+    "cold-bare": cold_bare,
+    "snapstart": snapstart,
+    "first-fx": first_fx,
+    "aws-calls": aws_calls,
+}
 
 
 def main(argv: list[str]) -> int:

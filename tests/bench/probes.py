@@ -4,6 +4,11 @@ Each probe is `python -m tests.bench.probe` in a new interpreter with the handle
 environment (local/config.py `handler_environment`) pointed at the bench stack's DynamoDB
 Local and moto server, so the first request is a real refund: DynamoDB reads and writes and
 one KMS GenerateDataKey, over loopback.
+
+The process is made Lambda-like: its interpreter is a venv holding only requirements.txt
+(built under .build/ with uv from the lock, cached after the first time), and LAMBDA_TASK_ROOT
+and a trace header are set as Lambda sets them. Outside Lambda, the X-Ray SDK starts a sampler
+that builds two botocore clients at import, which Lambda's processes never pay for.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +31,41 @@ from tests.bench.stack import BenchStack
 from tests.bench.throughput import seed_payments
 from tests.support.dynamodb_local import ROOT
 
+RUNTIME_VENV = ROOT / ".build" / "bench-runtime"
+# As Lambda sets it for a sampled request: the X-Ray SDK then records to a segment of its own.
+TRACE_HEADER = "Root=1-67891233-abcdef012345678912345678;Parent=53995c3f42cd8ad8;Sampled=1"
+FX_RATES_TABLE = "RefundFxRates"
+
 # The floor: one Query reads the payment, two TransactWriteItems record reservation and outcome.
 FLOOR_DYNAMODB = 3
 FLOOR_KMS = 0
 
 
-def _environment(stack: BenchStack, payments: list[str]) -> dict[str, str]:
+@cache
+def runtime_python() -> Path:
+    """The interpreter of a venv holding only requirements.txt, at the lock's versions."""
+    python = RUNTIME_VENV / "bin" / "python"
+    uv = Path(sys.executable).parent / "uv"
+    if not python.exists():
+        subprocess.run(
+            [str(uv), "venv", "--quiet", "--python", sys.executable, str(RUNTIME_VENV)],
+            check=True,
+        )
+    requirements = ["-r", str(ROOT / "requirements.txt"), "-c", str(ROOT / "requirements.lock")]
+    subprocess.run(  # quick when nothing changed: the packages come from uv's cache
+        [str(uv), "pip", "install", "--quiet", "--python", str(python), *requirements],
+        check=True,
+    )
+    return python
+
+
+def _environment(
+    stack: BenchStack, payments: list[str], extra: dict[str, str] | None = None
+) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("AWS_", "POWERTOOLS_")) and key != "PYTHONPATH"
+        if not key.startswith(("AWS_", "POWERTOOLS_", "VIRTUAL_ENV")) and key != "PYTHONPATH"
     }
     env.update(stack.handler_environment())
     env.update(
@@ -40,17 +73,29 @@ def _environment(stack: BenchStack, payments: list[str]) -> dict[str, str]:
         PYTHONDONTWRITEBYTECODE="",
         BENCH_PAYMENTS=",".join(payments),
         POWERTOOLS_LOG_LEVEL="WARNING",
+        LAMBDA_TASK_ROOT=str(ROOT / "runtime"),
+        AWS_LAMBDA_FUNCTION_NAME="refund-service-bench",
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE="1024",
+        _X_AMZN_TRACE_ID=TRACE_HEADER,
+        AWS_XRAY_CONTEXT_MISSING="LOG_ERROR",
+        **(extra or {}),
     )
     return env
 
 
-def run_probe(stack: BenchStack, mode: str, payments: list[str], timeout: float = 120) -> Any:
+def run_probe(
+    stack: BenchStack,
+    mode: str,
+    payments: list[str],
+    timeout: float = 120,
+    extra: dict[str, str] | None = None,
+) -> Any:
     with tempfile.TemporaryDirectory(prefix="refund-probe-") as scratch:
         out = Path(scratch) / "result.json"
         completed = subprocess.run(
-            [sys.executable, "-m", "tests.bench.probe", mode, str(out)],
+            [str(runtime_python()), "-m", "tests.bench.probe", mode, str(out)],
             cwd=ROOT,
-            env=_environment(stack, payments),
+            env=_environment(stack, payments, extra),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             timeout=timeout,
@@ -89,13 +134,83 @@ def cold_start(stack: BenchStack, runs: int = 5, warm_up: bool = True) -> ColdSt
     result = ColdStart()
     if warm_up:
         run_probe(stack, "cold-service", payments[-1:])
-        run_probe(stack, "cold-bare", [])
+        run_probe(stack, "cold-bare", payments[-1:])
     for index in range(runs):  # interleaved, so drift on a noisy machine hits both alike
         service = run_probe(stack, "cold-service", [payments[index]])
-        if service["status"] != 200:
-            raise RuntimeError(f"the cold-start refund answered {service['status']}")
+        bare = run_probe(stack, "cold-bare", [payments[index]])
+        for answered in (service, bare):
+            if answered["status"] != 200:
+                raise RuntimeError(f"a cold-start refund answered {answered['status']}")
         result.service.append(service)
-        result.bare.append(run_probe(stack, "cold-bare", []))
+        result.bare.append(bare)
+    return result
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] for r in runs) if runs else 0.0
+
+
+@dataclass
+class Restore:
+    """Row 1b: primed as before a snapshot, restored, then a first refund and a warm one."""
+
+    runs: list[dict[str, Any]]
+
+    def median(self, key: str) -> float:
+        return _median(self.runs, key)
+
+    @property
+    def ratio(self) -> float:
+        warm = self.median("warm_ms")
+        return self.median("first_ms") / warm if warm else float("nan")
+
+
+def snapstart_restore(stack: BenchStack, runs: int = 5) -> Restore:
+    payments = seed_payments(stack, 2 * runs, "bench-restore")
+    measured = []
+    for index in range(runs):
+        answer = run_probe(stack, "snapstart", payments[2 * index : 2 * index + 2])
+        if (answer["status"], answer["warm_status"]) != (200, 200):
+            raise RuntimeError(f"a restored refund answered {answer}")
+        measured.append(answer)
+    return Restore(measured)
+
+
+@dataclass
+class FirstFx:
+    """Row 1c: a first refund converted from EUR, stored daily rates or the bundled history."""
+
+    stored: list[dict[str, Any]]
+    bundled: list[dict[str, Any]]
+
+    def median(self, which: str) -> float:
+        return _median(getattr(self, which), "first_ms")
+
+
+def store_todays_rates(stack: BenchStack) -> None:
+    """One stored publication day, as the FX-rates function leaves it (EUR and USD suffice)."""
+    from refund_service.adapters.dynamodb.fx_rates import DynamoDBRatesStore
+    from refund_service.adapters.ecb_feed import DailyRates
+
+    today = datetime.now(UTC).date()
+    rates = DailyRates(today, {"USD": Decimal("1.0815"), "GBP": Decimal("0.8342")})
+    DynamoDBRatesStore(stack.client("dynamodb"), FX_RATES_TABLE).put(rates)
+
+
+def first_fx(stack: BenchStack, runs: int = 5) -> FirstFx:
+    store_todays_rates(stack)
+    payments = seed_payments(stack, 2 * runs, "bench-fx")
+    converting = {"CURRENCY_CONVERSION": "true"}
+    stored_table = {**converting, "FX_RATES_TABLE_NAME": FX_RATES_TABLE}
+    result = FirstFx([], [])
+    for index in range(runs):  # interleaved, as for row 1
+        stored = run_probe(stack, "first-fx", [payments[2 * index]], extra=stored_table)
+        bundled = run_probe(stack, "first-fx", [payments[2 * index + 1]], extra=converting)
+        for answered, served_by in ((stored, "StoredEcbRateSource"), (bundled, "bundled")):
+            if answered["status"] != 200 or answered["served_by"] != served_by:
+                raise RuntimeError(f"a first FX refund went wrong: {answered}")
+        result.stored.append(stored)
+        result.bundled.append(bundled)
     return result
 
 

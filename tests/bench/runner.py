@@ -11,6 +11,7 @@ from typing import Any
 
 from tests.bench import change_work, growth, probes, report, throughput
 from tests.bench import search as search_bench
+from tests.bench.client import LoadResult
 from tests.bench.stack import BenchStack, bench_stack, loopback_client
 from tests.support.dynamodb_local import ROOT, dynamodb_local
 
@@ -21,6 +22,8 @@ class BenchSettings:
     warm_refunds: int = 10
     requests: int = 200
     time_limit: float = 60.0
+    wide_seconds: float = throughput.WIDE_SECONDS  # row 3g
+    wide_per_client: int = throughput.WIDE_REFUNDS_PER_CLIENT
     unrelated: tuple[int, int] = (1_000, 100_000)
     earlier: tuple[int, int] = (1, 50)
     settled: tuple[int, int] = (10, 10_000)
@@ -33,8 +36,9 @@ class BenchSettings:
 
     def describe(self) -> str:
         return (
-            f"cold start median of {self.cold_runs}; AWS calls over {self.warm_refunds} warm "
-            f"refunds; {self.requests} requests (or {self.time_limit:.0f} s) per load row; "
+            f"cold start median of {self.cold_runs} fresh Lambda-like processes (rows 1, 1b, "
+            f"1c); AWS calls over {self.warm_refunds} warm refunds; {self.requests} requests (or "
+            f"{self.time_limit:.0f} s) per load row, {self.wide_seconds:.0f} s for row 3g; "
             f"{self.unrelated[1]:,} unrelated items and {self.settled[1]:,} settled refunds at "
             f"most; {self.refunds[1]:,} refund records for search at most"
         )
@@ -47,8 +51,11 @@ def log(message: str) -> None:
 @dataclass
 class BenchResult:
     cold: probes.ColdStart
+    restore: probes.Restore
+    fx: probes.FirstFx
     calls: probes.AwsCalls
     load: list[throughput.Row]
+    wide: LoadResult
     growth: growth.GrowthResult
     change: change_work.ChangeWorkResult
     rows: list[report.TableRow]
@@ -58,10 +65,17 @@ def run_bench(stack: BenchStack, growth_client: Any, settings: BenchSettings) ->
     """Every measure, in order; `growth_client` is a DynamoDB Local client of its own."""
     log(f"cold start: {settings.cold_runs} fresh processes each...")
     cold = probes.cold_start(stack, settings.cold_runs)
+    log(f"first refund after a simulated SnapStart restore: {settings.cold_runs} processes...")
+    restore = probes.snapstart_restore(stack, settings.cold_runs)
+    log(f"first FX refund, stored rates and bundled history: {settings.cold_runs} each...")
+    fx = probes.first_fx(stack, settings.cold_runs)
     log("AWS calls per refund...")
     calls = probes.aws_calls(stack, settings.warm_refunds)
-    log("POST /refunds under load, and DynamoDB Local's ceiling...")
-    load = throughput.measure(stack, settings.requests, settings.time_limit)
+    log("POST /refunds under load, and DynamoDB Local's two ceilings...")
+    per_refund = calls.by_operation()
+    load = throughput.measure(stack, settings.requests, settings.time_limit, per_refund)
+    log(f"{throughput.WIDE.clients} clients for {settings.wide_seconds:.0f} s...")
+    wide = throughput.wide_load(stack, settings.wide_seconds, settings.wide_per_client)
     log("read capacity as the tables grow...")
     grown = growth.measure(
         growth_client,
@@ -79,12 +93,16 @@ def run_bench(stack: BenchStack, growth_client: Any, settings: BenchSettings) ->
     )
     rows = [
         report.cold_start_row(cold),
+        report.restore_row(restore),
+        report.first_fx_row(fx, cold),
         *report.aws_call_rows(calls),
         *report.load_rows(load, settings.requests, settings.time_limit),
+        *report.same_calls_rows(load, settings.requests, settings.time_limit),
+        report.wide_row(wide, load, settings.wide_seconds),
         *report.growth_rows(grown),
         *change_work.rows(change),
     ]
-    return BenchResult(cold, calls, load, grown, change, rows)
+    return BenchResult(cold, restore, fx, calls, load, wide, grown, change, rows)
 
 
 def search_rows(client: Any, settings: BenchSettings) -> list[report.TableRow]:

@@ -6,11 +6,15 @@ small and alike across rows; on one payment every client refunds the same paymen
 contends on its head item and grows its partition. The ceiling performs the same storage work
 per refund with boto3 straight on the stack's DynamoDB Local: one Query of the partition and two
 TransactWriteItems (head on condition of its version, entry, refund record, two audit records),
-re-reading and retrying on a conflict as the service does.
+re-reading and retrying on a conflict as the service does. A second ceiling (rows 3e, 3f) also
+makes every other DynamoDB call the service makes per refund, as row 2a counts them: Powertools
+idempotency's record and the simulated processor's memory. Row 3g holds 64 clients for 30 s and
+counts the connections that failed.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +29,7 @@ from tests.bench.stack import BenchStack
 
 REFUNDS_PER_PAYMENT = 5
 PAYMENT_AMOUNT = 1_000_000
+IDEMPOTENCY = "RefundIdempotency"  # where idempotency records and the simulator's memory live
 
 
 @dataclass(frozen=True)
@@ -32,14 +37,18 @@ class Shape:
     label: str
     clients: int
     shared_payment: bool = False
+    same_calls: bool = False  # also measured against the same-calls ceiling (rows 3e, 3f)
 
 
 SHAPES = (
-    Shape("1 client, distinct payments", 1),
+    Shape("1 client, distinct payments", 1, same_calls=True),
     Shape("4 clients, distinct payments", 4),
-    Shape("16 clients, distinct payments", 16),
+    Shape("16 clients, distinct payments", 16, same_calls=True),
     Shape("16 clients, one payment", 16, shared_payment=True),
 )
+WIDE = Shape("64 clients, distinct payments", 64)
+WIDE_SECONDS = 30.0
+WIDE_REFUNDS_PER_CLIENT = 25  # more than 30 s allow on this machine: time bounds the row
 
 
 @dataclass
@@ -47,6 +56,7 @@ class Row:
     shape: Shape
     service: LoadResult
     ceiling: LoadResult
+    same_calls: LoadResult | None = None
 
 
 def seed_payments(
@@ -96,8 +106,10 @@ def service_load(stack: BenchStack, shape: Shape, requests: int, time_limit: flo
     payments = seed_payments(stack, payments_needed(shape, requests), "bench-load")
     token = stack.token("refunds:write")
     work: list[list[Work]] = []
+    clients = []
     for plan in _assignments(shape, requests, payments):
         client = Client(stack.base_url, token)
+        clients.append(client)
 
         def refund(transaction_id: str, client: Client = client) -> str:
             body = {"transaction_id": transaction_id, "amount": 1, "reason": "other"}
@@ -109,7 +121,11 @@ def service_load(stack: BenchStack, shape: Shape, requests: int, time_limit: flo
             return f"{status}:{code}"
 
         work.append([partial(refund, t) for t in plan])
-    return run_clients(work, time_limit)
+    result = run_clients(work, time_limit)
+    result.connection_errors = sum(client.connection_errors for client in clients)
+    for client in clients:
+        client.close()
+    return result
 
 
 # --- the ceiling ---------------------------------------------------------------------------
@@ -197,11 +213,23 @@ class CeilingRefunds:
         ]
         self.client.transact_write_items(TransactItems=items)
 
+    def before(self, refund: str) -> None:
+        """Calls made before the partition is read (none for the floor)."""
+
+    def between(self, refund: str) -> None:
+        """Calls made between the reservation and the outcome (none for the floor)."""
+
+    def after(self, refund: str) -> None:
+        """Calls made once the outcome is recorded (none for the floor)."""
+
     def refund(self, partition: str) -> str:
         """Reserve, then record the outcome; the second write builds on the first unread."""
         refund = uuid.uuid4().hex
+        self.before(refund)
         known = -1
         for step in (1, 2):
+            if step == 2:
+                self.between(refund)
             for attempt in range(60):
                 version = known + 1 if step == 2 and attempt == 0 else self._read(partition)
                 try:
@@ -218,11 +246,115 @@ class CeilingRefunds:
                 break
             else:
                 return "contention"
+        self.after(refund)
         return "ok"
 
 
-def ceiling_load(client: Any, shape: Shape, requests: int, time_limit: float) -> LoadResult:
-    ceiling = CeilingRefunds(client)
+class SameCallsCeiling(CeilingRefunds):
+    """The floor's storage work plus every other DynamoDB call a refund makes, in its order:
+    the idempotency record before and after, the processor stand-in's calls in between.
+
+    `per_refund` is row 2a's count ("dynamodb:<operation>:<purpose>" to calls per refund).
+    The stand-in's items use keys of their own, so the simulator never sees them.
+    """
+
+    def __init__(self, client: Any, per_refund: dict[str, float], table: str = IDEMPOTENCY):
+        super().__init__(client)
+        self.table = table
+        self.run = uuid.uuid4().hex[:8]
+        self.counts: dict[tuple[str, str], int] = {}
+        for key, count in per_refund.items():
+            service, operation, purpose = key.split(":")
+            if service == "dynamodb" and purpose != "ledger" and round(count):
+                self.counts[(purpose, operation)] = round(count)
+        unknown = set(self.counts) - set(_EXTRA_CALLS)
+        if unknown:
+            raise ValueError(f"no ceiling call for {sorted(unknown)}")
+
+    def _calls(self, refund: str, purpose: str, operations: tuple[str, ...]) -> None:
+        for operation in operations:
+            for index in range(self.counts.get((purpose, operation), 0)):
+                _EXTRA_CALLS[(purpose, operation)](self, refund, index)
+
+    def before(self, refund: str) -> None:
+        self._calls(refund, "idempotency", ("PutItem", "GetItem"))
+
+    def between(self, refund: str) -> None:
+        self._calls(refund, "processor stand-in", ("UpdateItem", "PutItem", "GetItem"))
+
+    def after(self, refund: str) -> None:
+        self._calls(refund, "idempotency", ("UpdateItem", "DeleteItem"))
+
+    def _key(self, name: str) -> dict[str, Any]:
+        return {"id": {"S": f"bench-ceiling#{self.run}#{name}"}}
+
+    def idempotency_put(self, refund: str, _: int) -> None:
+        now = int(time.time())
+        self.client.put_item(
+            TableName=self.table,
+            Item={
+                **self._key(refund),
+                "expiration": {"N": str(now + 86_400)},
+                "in_progress_expiration": {"N": str(now * 1000 + 29_000)},
+                "status": {"S": "INPROGRESS"},
+                "validation": {"S": uuid.uuid4().hex * 2},
+            },
+            ConditionExpression="attribute_not_exists(id) OR expiration < :now",
+            ExpressionAttributeValues={":now": {"N": str(now)}},
+        )
+
+    def idempotency_update(self, refund: str, _: int) -> None:
+        self.client.update_item(
+            TableName=self.table,
+            Key=self._key(refund),
+            UpdateExpression="SET response_data = :r, expiration = :e, #s = :s",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":r": _filler(400),
+                ":e": {"N": str(int(time.time()) + 86_400)},
+                ":s": {"S": "COMPLETED"},
+            },
+        )
+
+    def stand_in_index(self, refund: str, index: int) -> None:
+        """The simulator's day index and outbox: one shared item each, a set per item."""
+        self.client.update_item(
+            TableName=self.table,
+            Key=self._key(f"index{index}"),
+            UpdateExpression="ADD refund_ids :id",
+            ExpressionAttributeValues={":id": {"SS": [refund]}},
+        )
+
+    def stand_in_put(self, refund: str, _: int) -> None:
+        self.client.put_item(
+            TableName=self.table,
+            Item={**self._key(f"refund#{refund}"), "record": _filler(250)},
+            ConditionExpression="attribute_not_exists(id)",
+        )
+
+    def stand_in_get(self, refund: str, _: int) -> None:
+        self.client.get_item(
+            TableName=self.table, Key=self._key(f"refund#{refund}"), ConsistentRead=True
+        )
+
+
+_EXTRA_CALLS = {
+    ("idempotency", "PutItem"): SameCallsCeiling.idempotency_put,
+    ("idempotency", "UpdateItem"): SameCallsCeiling.idempotency_update,
+    ("processor stand-in", "UpdateItem"): SameCallsCeiling.stand_in_index,
+    ("processor stand-in", "PutItem"): SameCallsCeiling.stand_in_put,
+    ("processor stand-in", "GetItem"): SameCallsCeiling.stand_in_get,
+}
+
+
+def ceiling_load(
+    client: Any,
+    shape: Shape,
+    requests: int,
+    time_limit: float,
+    ceiling: CeilingRefunds | None = None,
+) -> LoadResult:
+    ceiling = ceiling or CeilingRefunds(client)
     run = uuid.uuid4().hex[:8]
     partitions = [f"BENCH#CEILING#{run}#{i}" for i in range(payments_needed(shape, requests))]
     for partition in partitions:
@@ -237,12 +369,32 @@ def ceiling_load(client: Any, shape: Shape, requests: int, time_limit: float) ->
 
 
 def measure(
-    stack: BenchStack, requests: int, time_limit: float, shapes: Sequence[Shape] = SHAPES
+    stack: BenchStack,
+    requests: int,
+    time_limit: float,
+    per_refund: dict[str, float],
+    shapes: Sequence[Shape] = SHAPES,
 ) -> list[Row]:
+    """Each shape against the floor's ceiling and, where asked, the same-calls ceiling;
+    `per_refund` is row 2a's count of calls per refund."""
     client = stack.client("dynamodb")
     rows = []
     for shape in shapes:
         service = service_load(stack, shape, requests, time_limit)
         ceiling = ceiling_load(client, shape, requests, time_limit)
-        rows.append(Row(shape, service, ceiling))
+        same_calls = None
+        if shape.same_calls:
+            same = SameCallsCeiling(client, per_refund)
+            same_calls = ceiling_load(client, shape, requests, time_limit, same)
+        rows.append(Row(shape, service, ceiling, same_calls))
     return rows
+
+
+def wide_load(
+    stack: BenchStack,
+    seconds: float = WIDE_SECONDS,
+    per_client: int = WIDE_REFUNDS_PER_CLIENT,
+    shape: Shape = WIDE,
+) -> LoadResult:
+    """Row 3g: many clients at once, each on payments of its own, bounded by time."""
+    return service_load(stack, shape, shape.clients * per_client, seconds)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from stacks.config import POWERTOOLS_LAYER_VERSION
-from stacks.constructs.functions import FUNCTIONS, FunctionSpec
+from stacks.constructs.functions import FUNCTIONS, LIVE_ALIAS, FunctionSpec
 from stacks.constructs.secrets import GENERATED_FIELD
 from tests.infra.conftest import REPO_ROOT, Synthesized, arn_of, ref
 
@@ -152,3 +152,40 @@ def test_environment_is_encrypted_with_the_operations_key(
     operations = arn_of(synthesized.logical_id("Keys/Operations/Resource"))
 
     assert function_of(synthesized, spec)["Properties"]["KmsKeyArn"] == operations
+
+
+SNAP_STARTED = [spec for spec in FUNCTIONS if spec.snap_start]
+
+
+def test_only_the_api_function_uses_snap_start(synthesized: Synthesized) -> None:
+    assert [spec.construct_id for spec in SNAP_STARTED] == ["Api"]
+    for spec in FUNCTIONS:
+        properties = function_of(synthesized, spec)["Properties"]
+        expected = {"ApplyOn": "PublishedVersions"} if spec.snap_start else None
+        assert properties.get("SnapStart") == expected, spec.construct_id
+
+
+def test_the_api_function_publishes_a_version_behind_the_live_alias(
+    synthesized: Synthesized,
+) -> None:
+    function = synthesized.logical_id("Functions/Api/Function/Resource")
+    (version_id, version), *others = [
+        (logical_id, resource)
+        for logical_id, resource in synthesized.of_type("AWS::Lambda::Version").items()
+        if resource["Properties"]["FunctionName"] == ref(function)
+    ]
+    assert others == []
+    # Replaced versions are deleted, so old snapshots are not kept (and billed) forever.
+    assert version["DeletionPolicy"] == "Delete"
+    (alias,) = synthesized.of_type("AWS::Lambda::Alias").values()
+    assert alias["Properties"] == {
+        "FunctionName": ref(function),
+        "FunctionVersion": {"Fn::GetAtt": [version_id, "Version"]},
+        "Name": LIVE_ALIAS,
+    }
+
+
+def test_snap_start_is_on_a_runtime_that_supports_it() -> None:
+    from stacks.config import LAMBDA_RUNTIME
+
+    assert LAMBDA_RUNTIME.supports_snap_start

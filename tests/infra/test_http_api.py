@@ -33,10 +33,16 @@ def _routes(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
 
 
 def _integration_function(synthesized: Synthesized, route: dict[str, Any]) -> str:
+    """The function a route invokes; through an alias, the function behind the alias."""
     integration_id = route["Target"]["Fn::Join"][1][1]["Ref"]
     integration = synthesized.resources[integration_id]["Properties"]
-    function_arn: dict[str, list[str]] = integration["IntegrationUri"]
-    return function_arn["Fn::GetAtt"][0]
+    target: dict[str, Any] = integration["IntegrationUri"]
+    if "Ref" in target:  # an alias
+        alias = synthesized.resources[target["Ref"]]["Properties"]
+        function: str = alias["FunctionName"]["Ref"]
+        return function
+    function_id: str = target["Fn::GetAtt"][0]
+    return function_id
 
 
 def test_exactly_the_specified_routes(synthesized: Synthesized) -> None:
@@ -188,3 +194,25 @@ def test_webhooks_route_has_its_own_lower_throttle(synthesized: Synthesized) -> 
     }
     # API Gateway refuses route settings for a route it has not created yet
     assert route_id in stage["DependsOn"]
+
+
+def test_api_routes_invoke_the_live_alias_and_only_it_is_granted_to_api_gateway(
+    synthesized: Synthesized,
+) -> None:
+    alias = synthesized.logical_id("Functions/Api/Live/Resource")
+    function = synthesized.logical_id("Functions/Api/Function/Resource")
+    api_targets = [
+        i["Properties"]["IntegrationUri"]
+        for i in synthesized.of_type("AWS::ApiGatewayV2::Integration").values()
+        if i["Properties"]["IntegrationUri"]
+        != arn_of(synthesized.logical_id("Functions/Webhooks/Function/Resource"))
+    ]
+    assert api_targets == [ref(alias)]
+    permitted = [
+        p["Properties"]["FunctionName"]
+        for p in synthesized.of_type("AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    ]
+    assert ref(alias) in permitted
+    # API Gateway may invoke the alias, never the unpublished function ($LATEST).
+    assert ref(function) not in permitted and arn_of(function) not in permitted

@@ -6,17 +6,22 @@ Counts are tiny so this takes seconds; timings are only compared within the run.
 from __future__ import annotations
 
 import math
+import uuid
+from collections import Counter
 
 import pytest
 
 from tests.bench.runner import BenchResult, BenchSettings, run_bench
 from tests.bench.stack import BenchStack, loopback_client
+from tests.bench.throughput import SameCallsCeiling
 
 SETTINGS = BenchSettings(
     cold_runs=1,
     warm_refunds=3,
     requests=12,
     time_limit=30.0,
+    wide_seconds=5.0,
+    wide_per_client=2,
     unrelated=(100, 1_000),
     earlier=(1, 8),
     settled=(2, 60),
@@ -25,7 +30,11 @@ SETTINGS = BenchSettings(
     sweep_transactions=20,
     long_pending=(3, 240),
 )
-ROWS = ("1", "2a", "2b", "3a", "3b", "3c", "3d", "4a", "4b", "4c", "6a", "6b", "6c")
+ROWS = (
+    *("1", "1b", "1c", "2a", "2b"),
+    *("3a", "3b", "3c", "3d", "3e", "3f", "3g"),
+    *("4a", "4b", "4c", "6a", "6b", "6c"),
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +60,51 @@ def test_cold_start_measures_a_real_first_refund_and_the_bare_handler(bench: Ben
     assert cold.part("service", "first_ms") > cold.part("bare", "first_ms")
 
 
+def test_a_restored_process_answers_its_first_refund_and_a_warm_one(bench: BenchResult) -> None:
+    (run,) = bench.restore.runs
+    assert (run["status"], run["warm_status"]) == (200, 200)
+    assert run["prime_ms"] > 0 and run["first_ms"] > 0 and run["warm_ms"] > 0
+    assert math.isfinite(bench.restore.ratio)
+
+
+def test_the_first_fx_refund_is_served_by_the_stored_rates_or_the_bundled_history(
+    bench: BenchResult,
+) -> None:
+    fx = bench.fx
+    assert [run["served_by"] for run in fx.stored] == ["StoredEcbRateSource"]
+    assert [run["served_by"] for run in fx.bundled] == ["bundled"]
+    assert fx.median("stored") > 0 and fx.median("bundled") > 0
+
+
+def test_the_same_calls_ceiling_makes_exactly_the_calls_of_a_refund(
+    bench: BenchResult, perf_stack: BenchStack
+) -> None:
+    client = perf_stack.client("dynamodb")
+    made: Counter[str] = Counter()
+    client.meta.events.register(
+        "before-call.dynamodb.*", lambda model, **_: made.update([model.name])
+    )
+    ceiling = SameCallsCeiling(client, bench.calls.by_operation())
+    partition = f"BENCH#CEILING#{uuid.uuid4().hex}"
+    ceiling.create(partition)
+    made.clear()
+    assert ceiling.refund(partition) == "ok"
+    per_refund: Counter[str] = Counter()
+    for key, count in bench.calls.by_operation().items():
+        service, operation, _ = key.split(":")
+        if service == "dynamodb":
+            per_refund[operation] += round(count)
+    assert made == per_refund
+    assert made["TransactWriteItems"] == 2 and made["Query"] == 1
+
+
+def test_sixty_four_clients_see_no_connection_error(bench: BenchResult) -> None:
+    wide = bench.wide
+    assert wide.clients == 64
+    assert wide.connection_errors == 0
+    assert wide.done > 0 and wide.outcomes == {"ok": wide.done}
+
+
 def test_a_warm_refund_makes_five_dynamodb_calls_and_no_kms_call(bench: BenchResult) -> None:
     calls = bench.calls
     assert set(calls.statuses) == {200}
@@ -73,6 +127,10 @@ def test_every_load_row_answers_and_distinct_payments_all_succeed(bench: BenchRe
         assert row.service.done > 0 and row.ceiling.done > 0, row.shape
         assert row.service.per_second > 0 and row.ceiling.per_second > 0, row.shape
         assert row.service.p99 >= row.service.p50 > 0
+        if row.shape.same_calls:
+            assert row.same_calls is not None, row.shape
+            assert row.same_calls.done > 0, row.shape
+            assert row.same_calls.outcomes == {"ok": row.same_calls.done}, row.shape
         if not row.shape.shared_payment:
             assert row.service.outcomes == {"ok": row.service.done}, row.shape
             assert row.ceiling.outcomes == {"ok": row.ceiling.done}, row.shape

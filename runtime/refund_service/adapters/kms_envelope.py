@@ -1,7 +1,10 @@
 """Envelope encryption of sensitive fields (the initiator's e-mail and address) under KMS.
 
 One data key is asked of KMS per process and reused for a bounded time and number of uses,
-so a request makes at most one KMS call and almost always none. Each field is sealed with
+so a request makes at most one KMS call and almost always none. A SnapStart restore must not
+carry a key over from the snapshot: every restored copy would seal under the same key, and
+its use limit would no longer bound how many random GCM nonces the key sees. The restore hook
+calls `forget_data_keys()`, and nothing caches a key before the snapshot. Each field is sealed with
 AES-256-GCM; the encrypted data key travels with it, and the field's purpose is bound as
 associated data so a ciphertext cannot be moved to another field.
 """
@@ -12,6 +15,7 @@ import base64
 import os
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +23,8 @@ VERSION = "v1"
 # Bound to every data key, so KMS (and CloudTrail) say what a key was for.
 ENCRYPTION_CONTEXT = {"purpose": "refund-service-audit-fields"}
 _NONCE_BYTES = 12
+# Every live encryptor, so a restore hook can reach the keys they cache.
+_ENCRYPTORS: weakref.WeakSet[KmsEnvelopeEncryptor] = weakref.WeakSet()
 
 
 @dataclass
@@ -39,6 +45,12 @@ class KmsEnvelopeEncryptor:
         self._max_uses = max_uses
         self._key: _DataKey | None = None
         self._lock = threading.Lock()
+        _ENCRYPTORS.add(self)
+
+    def forget_data_key(self) -> None:
+        """The next encryption asks KMS for a new data key."""
+        with self._lock:
+            self._key = None
 
     def _data_key(self) -> _DataKey:
         with self._lock:
@@ -64,6 +76,15 @@ class KmsEnvelopeEncryptor:
         sealed = AESGCM(key.plaintext).encrypt(nonce, plaintext.encode(), purpose.encode())
         parts = (key.encrypted, nonce, sealed)
         return ".".join([VERSION, *(base64.urlsafe_b64encode(p).decode() for p in parts)])
+
+
+def forget_data_keys() -> int:
+    """Drops the data key every encryptor in this process holds; returns how many held one."""
+    held = 0
+    for encryptor in list(_ENCRYPTORS):
+        held += encryptor._key is not None
+        encryptor.forget_data_key()
+    return held
 
 
 def decrypt(kms_client: Any, token: str, purpose: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
+import refund_service.snapstart  # noqa: F401 - registers the SnapStart hooks, in Lambda only
 from refund_service.api.app import build_app, handle
 from refund_service.api.runtime import ApiRuntime
 from refund_service.bootstrap import build_api_runtime

@@ -50,3 +50,17 @@ def test_a_key_is_replaced_after_its_uses_run_out(kms: Any) -> None:
     for i in range(7):
         encryptor.encrypt(str(i), "email")
     assert calls == ["GenerateDataKey"] * 3
+
+
+def test_forgetting_data_keys_makes_every_encryptor_ask_for_a_new_one(kms: Any) -> None:
+    from refund_service.adapters.kms_envelope import forget_data_keys
+
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    calls = counting(kms)
+    used, unused = KmsEnvelopeEncryptor(kms, key_id), KmsEnvelopeEncryptor(kms, key_id)
+    first = used.encrypt("a", "email").split(".")[1]
+    assert forget_data_keys() >= 1  # `used` held one; `unused` none
+    second = used.encrypt("a", "email").split(".")[1]
+    assert calls == ["GenerateDataKey", "GenerateDataKey"]
+    assert first != second
+    assert unused._key is None
