@@ -34,10 +34,9 @@ def before_snapshot() -> None:
     from refund_service.api.app import openapi_json  # noqa: PLC0415
     from refund_service.bootstrap import aws_client  # noqa: PLC0415
     from refund_service.handlers import api  # noqa: PLC0415
-    from refund_service.settings import load_settings  # noqa: PLC0415
 
     _primed_clients[:] = [aws_client(service) for service in PRIMED_SERVICES]
-    if load_settings().processor == "simulated":
+    if api.SETTINGS.from_environ().processor == "simulated":
         # A vendor processor reads its secret when built: that stays for the first request,
         # so no secret is frozen into a snapshot that outlives its rotation.
         api.runtime()

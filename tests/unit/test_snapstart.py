@@ -18,6 +18,7 @@ from moto import mock_aws
 from refund_service import snapstart
 from refund_service.adapters.kms_envelope import KmsEnvelopeEncryptor
 from refund_service.bootstrap import aws_client
+from tests.support.environments import API_ENVIRON
 
 
 def in_restored_copies(copies: int, work: Callable[[], str]) -> list[str]:
@@ -108,7 +109,8 @@ def fresh_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from refund_service.handlers import api
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("PROCESSOR", "simulated")
+    for name, value in API_ENVIRON.items():
+        monkeypatch.setenv(name, value)
     aws_client.cache_clear()
     api.runtime.cache_clear()
     with mock_aws():

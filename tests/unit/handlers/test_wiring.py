@@ -41,6 +41,7 @@ from refund_service.settings import (
     VerifierSettings,
     WebhookSettings,
 )
+from tests.support.environments import API_ENVIRON, SERVICE_ENVIRON
 from tests.support.memory_store import InMemoryLedgerStore
 from tests.support.world import MutableClock, RecordingMetrics
 
@@ -54,19 +55,6 @@ HANDLERS = (
     anchor,
     fx_rates,
 )
-SERVICE_ENVIRON = {
-    "LEDGER_TABLE_NAME": "Ledger-1",
-    "AUDIT_TABLE_NAME": "Audit-1",
-    "IDEMPOTENCY_TABLE_NAME": "Idempotency-1",
-    "PROCESSOR": "simulated",
-    "PROCESSOR_SECRET_ARN": "",
-}
-API_ENVIRON = SERVICE_ENVIRON | {
-    "AUDIT_KEY_ID": "key-1",
-    "REFUND_WINDOW_DAYS": "90",
-    "FEE_POLICY": "proportional",
-    "CURRENCY_CONVERSION": "true",
-}
 
 
 def parts() -> dict[str, Any]:
