@@ -32,7 +32,7 @@ from refund_service.domain.summary import Summary
 from refund_service.service.changes import ChangeBuilder
 from refund_service.service.context import Caller, Services, timestamp, with_retries
 from refund_service.service.payments import payment_reference
-from refund_service.service.ports import Change, Head, TransactionState, after
+from refund_service.service.ports import Change, Head, TransactionState, after, claim_key
 from refund_service.service.processor_calls import SEND_MARGIN, processor_request, send_deadline
 from refund_service.service.settlement import settle
 
@@ -55,17 +55,13 @@ class RefundOutcome:
 
 
 def _ledger_digest(state: TransactionState) -> dict[str, Any]:
-    """What the retrieve step saw, in a form small enough for the audit trail."""
+    """What the retrieve step saw: the summary, and the chain head that commits to every
+    earlier record of the transaction, so the record does not grow with its history."""
     return {
-        "digest": digest(
-            {
-                "summary": asdict(state.summary),
-                "entries": [e.entry_id for e in state.entries],
-                "refunds": sorted(state.refunds),
-            }
-        ),
+        "digest": digest({"summary": asdict(state.summary)}),
         "version": state.summary.version,
-        "entries": len(state.entries),
+        "audit_seq": state.head.chain.seq,
+        "audit_hash": state.head.chain.hash,
     }
 
 
@@ -119,7 +115,7 @@ def _reserve(services: Services, cmd: RefundCommand, caller: Caller) -> _Reserva
     """
 
     def attempt() -> _Reservation:
-        state = services.store.load(cmd.transaction_id)
+        state = services.store.load_for_refund(cmd.transaction_id, cmd.idempotency_key)
         earlier = _same_key(state, cmd.idempotency_key)
         if earlier is not None:
             return _Reservation(earlier, state, resumed=True)
@@ -145,7 +141,7 @@ def _reserve(services: Services, cmd: RefundCommand, caller: Caller) -> _Reserva
             services.store.commit(_rejection(builder, cmd, caller, refusal, now))
             raise
         refund = _reserve_in(builder, services, cmd, caller, amount, quote)
-        change = builder.build()
+        change = claim_key(builder.build(), state, refund)
         services.store.commit(change)
         return _Reservation(refund, after(state, change), resumed=False)
 

@@ -145,7 +145,7 @@ def settle(
     first = [known] if known is not None else []
 
     def attempt() -> tuple[Refund, Summary]:
-        state = first.pop() if first else services.store.load(transaction_id)
+        state = first.pop() if first else services.store.load_refund(transaction_id, refund_id)
         refund = _refund_in(state, refund_id)
         if _late_payout(services, state, refund, result):
             return _book_late_payout(services, state, refund, result, caller)
