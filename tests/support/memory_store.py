@@ -36,6 +36,7 @@ from refund_service.service.ports import (
     KeyClaim,
     PendingRefundRef,
     TransactionState,
+    read_before,
 )
 
 
@@ -105,6 +106,8 @@ class InMemoryLedgerStore:
             refund = part.refunds.get(refund_id)
             if refund is None:
                 return TransactionState(head)
+            if read_before(head, refund):
+                raise ConcurrentUpdateError(f"{refund_id} changed after its head was read")
             entries = tuple(part.entries[s] for s in sorted(refund.entry_seqs) if s in part.entries)
             outcomes = (
                 {refund_id: deepcopy(part.outcomes[refund_id])}

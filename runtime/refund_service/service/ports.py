@@ -113,6 +113,13 @@ class ConcurrentUpdateError(Exception):
     """The transaction's head changed between read and write; read and decide again."""
 
 
+def read_before(head: Head, refund: Refund) -> bool:
+    """Whether `head` was read before a change of `refund` that added an entry: the head's
+    summary would not hold what the refund says (its reservation, its outcome), and deciding
+    on the two together could book an answer against a summary that never reserved it."""
+    return max(refund.entry_seqs, default=0) > head.summary.version
+
+
 @dataclass(frozen=True)
 class PendingRefundRef:
     transaction_id: str
@@ -128,14 +135,15 @@ class LedgerStore(Protocol):
     def load_for_refund(self, transaction_id: str, idempotency_key: str | None) -> TransactionState:
         """What a reservation reads, whatever the payment's history: the head, the pointer of
         the idempotency key (`key_claim`) and, if the key names a refund, that refund with its
-        entries and kept outcome. The head is read before the refund, so a refund newer than
-        the head only makes the commit fail. A head recorded before pointers existed (no
-        `payment_reference`) is read whole, as `load` does."""
+        entries and kept outcome, read after the head. ConcurrentUpdateError if the refund
+        holds an entry the head does not (`read_before`): read again. A head recorded before
+        pointers existed (no `payment_reference`) is read whole, as `load` does."""
         ...
 
     def load_refund(self, transaction_id: str, refund_id: str) -> TransactionState:
         """The head, then one refund with its entries and its kept outcome, if any: what
-        settling it reads. No refund in `refunds` if the transaction has none of that id."""
+        settling it reads. No refund in `refunds` if the transaction has none of that id;
+        ConcurrentUpdateError if the refund holds an entry the head does not."""
         ...
 
     def commit(self, change: Change) -> None:

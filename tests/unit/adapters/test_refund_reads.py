@@ -289,3 +289,39 @@ def test_a_payment_recorded_before_pointers_is_read_whole(store: LedgerStore) ->
     assert replace(state, key_claim=None) == store.load("txn-old")
     assert state.refunds[refund_id].idempotency_key == "key-old"
     assert state.key_claim == KeyClaim("key-old", None)
+
+
+# --- reads that are not one snapshot ----------------------------------------------------------
+
+
+def test_a_refund_newer_than_its_head_is_refused_at_read(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A head read before the refund's reservation, then the refund: settling on the pair
+    would book against a summary that never reserved it. Read again instead."""
+    store = services.store
+    tid = _pay(services)
+    before = store.load_head(tid)
+    pending = _refund(services, tid, "key-a", simulate="timeout").refund
+    monkeypatch.setattr(store, "load_head", lambda _tid: before)
+
+    with pytest.raises(ConcurrentUpdateError):
+        store.load_refund(tid, pending.refund_id)
+
+
+def test_a_refund_changed_since_its_head_without_an_entry_is_read(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer recorded as still pending moves nothing on the summary: no reason to refuse."""
+    store = services.store
+    tid = _pay(services)
+    pending = _refund(services, tid, "key-a", simulate="timeout").refund
+    before = store.load_head(tid)
+    answer = normalized(ProcessorCode.PENDING, "simulated", reference="re_1")
+    settle(services, tid, pending.refund_id, answer, USER)
+    monkeypatch.setattr(store, "load_head", lambda _tid: before)
+
+    state = store.load_refund(tid, pending.refund_id)
+
+    assert state.head == before
+    assert state.refunds[pending.refund_id].processor["code"] == "PENDING"

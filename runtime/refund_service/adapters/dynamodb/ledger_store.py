@@ -32,6 +32,7 @@ from refund_service.service.ports import (
     KeyMove,
     PendingRefundRef,
     TransactionState,
+    read_before,
 )
 from refund_service.service.search import REPORT_PAGE_SIZE, Bounds, IndexedRefund, time_bound
 from refund_service.storage.schema import (
@@ -95,7 +96,10 @@ class DynamoDBLedgerStore:
         keys = [codec.item_key(transaction_id, codec.HEAD_SK)]
         if idempotency_key is not None:
             keys.append(codec.item_key(transaction_id, codec.key_sk(idempotency_key)))
-        found = self._get_items(keys)  # one BatchGetItem: the pointer's own condition guards it
+        # One BatchGetItem, whose keys may be read in either order. A pointer read before the
+        # head is guarded by its own condition at commit; one read after it names a refund
+        # that `_with_refund` finds newer than the head.
+        found = self._get_items(keys)
         head_item = found.get(codec.HEAD_SK)
         head = codec.head_from_item(head_item) if head_item else Head(Summary(transaction_id))
         claim = None
@@ -121,6 +125,8 @@ class DynamoDBLedgerStore:
         if refund_sk not in found:
             return TransactionState(head)
         refund = codec.refund_from_item(found[refund_sk])
+        if read_before(head, refund):  # the pair could mix two moments: read both again
+            raise ConcurrentUpdateError(f"{refund_id} changed after its head was read")
         outcome = found.get(outcome_sk)
         # Entries never change once written, so reading them last cannot mix two moments.
         entries = self._get_items(
