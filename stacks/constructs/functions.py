@@ -81,22 +81,27 @@ def _query_index(index: str) -> dict[str, tuple[str, ...]]:
 
 # Each grant is what a function's code calls, and nothing more. The ledger store (adapters/
 # dynamodb/ledger_store.py) reads with Query (load, audit_records), Query on an index
-# (find_refund, pending_refunds), GetItem (find_payment) and Scan (transaction_ids), and writes
+# (find_refund, pending_refunds), GetItem (find_payment, load_head), BatchGetItem (a refund's
+# reads: load_for_refund, load_refund; decision 0025) and Scan (transaction_ids), and writes
 # every change as one TransactWriteItems of conditional Puts on the ledger and audit tables,
 # which IAM authorizes as PutItem per item. No role can update, delete or batch-write ledger
 # entries or audit records.
 
-# API and webhooks: load, find a refund by id or a payment by processor id, commit.
+# API and webhooks: load, a refund's reads, find a refund by id or a payment by processor id,
+# commit.
 LEDGER_REQUESTS = TableAccess(
-    ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"), **_query_index(REFUND_ID_INDEX)
+    ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem"),
+    **_query_index(REFUND_ID_INDEX),
 )
-# Reconciler: the pending-refunds index, load, commit.
+# Reconciler: the pending-refunds index, load, settling's reads (load_refund), commit.
 LEDGER_SETTLE_PENDING = TableAccess(
-    ("dynamodb:Query", "dynamodb:PutItem"), **_query_index(PENDING_REFUNDS_INDEX)
+    ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem"),
+    **_query_index(PENDING_REFUNDS_INDEX),
 )
-# Processor reconciliation: find a refund by id, load, commit.
+# Processor reconciliation: find a refund by id, load, settling's reads (load_refund), commit.
 LEDGER_BOOK_PAYOUTS = TableAccess(
-    ("dynamodb:Query", "dynamodb:PutItem"), **_query_index(REFUND_ID_INDEX)
+    ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem"),
+    **_query_index(REFUND_ID_INDEX),
 )
 # Verifier: verify-all walks every transaction, the one Scan, on no request path.
 LEDGER_VERIFY = TableAccess(("dynamodb:Query", "dynamodb:Scan"))

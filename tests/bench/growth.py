@@ -1,9 +1,10 @@
 """Row 4: read capacity as the tables grow, on DynamoDB Local through the service layer.
 
-DynamoDB Local reports ConsumedCapacity: every Query the service makes is asked for it
-(ReturnConsumedCapacity=TOTAL, added by a botocore hook) and its capacity, items read and time
-are recorded. The service runs in this process on its own tables (a suffix), with the simulated
-processor kept in memory, so only the ledger's own reads are counted.
+DynamoDB Local reports ConsumedCapacity: every Query the service makes (and, for a refund,
+every GetItem and BatchGetItem too: decision 0025) is asked for it (ReturnConsumedCapacity=TOTAL,
+added by a botocore hook) and its capacity, items read and time are recorded. The service runs
+in this process on its own tables (a suffix), with the simulated processor kept in memory, so
+only the ledger's own reads are counted.
 """
 
 from __future__ import annotations
@@ -53,9 +54,28 @@ class Reads:
         return sum(1 for q in self.queries if q.index == index)
 
 
+REFUND_READ_CALLS = ("Query", "GetItem", "BatchGetItem")
+
+
+def _consumed(parsed: dict[str, Any]) -> float:
+    """A Query's or GetItem's ConsumedCapacity is one entry; BatchGetItem's a list, by table."""
+    consumed = parsed.get("ConsumedCapacity") or {}
+    entries = consumed if isinstance(consumed, list) else [consumed]
+    return sum(float(e.get("CapacityUnits", float("nan"))) for e in entries)
+
+
+def _items_read(parsed: dict[str, Any]) -> int:
+    if "Responses" in parsed:  # BatchGetItem
+        return sum(len(items) for items in parsed["Responses"].values())
+    if "Item" in parsed:  # GetItem
+        return 1
+    return int(parsed.get("ScannedCount", 0))
+
+
 @contextmanager
-def recorded_reads(client: Any) -> Iterator[Reads]:
-    """Every Query on `client` while inside, with the capacity DynamoDB says it consumed."""
+def recorded_reads(client: Any, calls: tuple[str, ...] = ("Query",)) -> Iterator[Reads]:
+    """Every call of `calls` on `client` while inside, with the capacity DynamoDB says it
+    consumed."""
     reads = Reads()
     local = threading.local()
 
@@ -65,25 +85,31 @@ def recorded_reads(client: Any) -> Iterator[Reads]:
         local.started = time.perf_counter()
 
     def record(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        consumed = parsed.get("ConsumedCapacity") or {}
+        items = _items_read(parsed)
         reads.queries.append(
             QueryRead(
                 context.get("bench_index"),
-                float(consumed.get("CapacityUnits", float("nan"))),
-                int(parsed.get("Count", 0)),
-                int(parsed.get("ScannedCount", 0)),
+                _consumed(parsed),
+                int(parsed.get("Count", items)),
+                items,
                 (time.perf_counter() - getattr(local, "started", time.perf_counter())) * 1000,
             )
         )
 
     events = client.meta.events
-    events.register("provide-client-params.dynamodb.Query", ask, unique_id="bench-ask")
-    events.register("after-call.dynamodb.Query", record, unique_id="bench-record")
+    for call in calls:
+        events.register(
+            f"provide-client-params.dynamodb.{call}", ask, unique_id=f"bench-ask-{call}"
+        )
+        events.register(f"after-call.dynamodb.{call}", record, unique_id=f"bench-record-{call}")
     try:
         yield reads
     finally:
-        events.unregister("provide-client-params.dynamodb.Query", unique_id="bench-ask")
-        events.unregister("after-call.dynamodb.Query", unique_id="bench-record")
+        for call in calls:
+            events.unregister(
+                f"provide-client-params.dynamodb.{call}", unique_id=f"bench-ask-{call}"
+            )
+            events.unregister(f"after-call.dynamodb.{call}", unique_id=f"bench-record-{call}")
 
 
 def fill(client: Any, table: str, count: int, time_limit: float, start: int = 0) -> int:
@@ -119,8 +145,11 @@ def fill(client: Any, table: str, count: int, time_limit: float, start: int = 0)
 
 
 def refund_reads(world: World, transaction_id: str, amount: int = 1) -> Reads:
-    command = RefundCommand(transaction_id, RefundReason.OTHER, amount=amount)
-    with recorded_reads(world.client) as reads:
+    """Every read of one refund, with an idempotency key as the API always has."""
+    command = RefundCommand(
+        transaction_id, RefundReason.OTHER, amount=amount, idempotency_key=uuid.uuid4().hex
+    )
+    with recorded_reads(world.client, REFUND_READ_CALLS) as reads:
         request_refund(world.services, command, USER)
     return reads
 

@@ -21,8 +21,9 @@ from aws_cdk.assertions import Template
 from stacks.app import build
 from tests.infra.conftest import REPO_ROOT, Synthesized, arn_of, cdk_json_context
 
-# What each function's code calls, by resource. The ledger store reads with Query and GetItem
-# and writes every change as conditional Puts in one TransactWriteItems (ledger and audit).
+# What each function's code calls, by resource. The ledger store reads with Query, GetItem and
+# BatchGetItem (a refund's reads, decision 0025) and writes every change as conditional Puts in
+# one TransactWriteItems (ledger and audit).
 TABLE_KEY_WRITES = {
     "key:tables": {"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"}
 }
@@ -33,8 +34,13 @@ DEAD_LETTERS = {
 # With the simulated processor (cdk.json's): its memory is in the idempotency table.
 EXPECTED_DATA_GRANTS = {
     "Api": {
-        # load, find_payment (POST /transactions), commit; GET /refunds/{id} by index
-        "ledger": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"},
+        # load, find_payment (POST /transactions), a refund's reads, commit; GET /refunds/{id}
+        "ledger": {
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+        },
         "ledger/index/refund-id": {"dynamodb:Query"},
         # GET .../audit, commit
         "audit": {"dynamodb:Query", "dynamodb:PutItem"},
@@ -51,8 +57,13 @@ EXPECTED_DATA_GRANTS = {
         "fx-rates": {"dynamodb:GetItem", "dynamodb:Query"},
     },
     "Webhooks": {
-        # load, find_payment (disputes), find_refund, commit
-        "ledger": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"},
+        # load, find_payment (disputes), find_refund, settling's reads, commit
+        "ledger": {
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+        },
         "ledger/index/refund-id": {"dynamodb:Query"},
         "audit": {"dynamodb:PutItem"},
         # the event log: seen, remember; the simulated processor's lookup: get, settle
@@ -60,8 +71,13 @@ EXPECTED_DATA_GRANTS = {
         **TABLE_KEY_WRITES,
     },
     "Reconciler": {
-        # pending_refunds, load, commit
-        "ledger": {"dynamodb:Query", "dynamodb:PutItem"},
+        # pending_refunds, load, settling's reads, commit
+        "ledger": {
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+        },
         "ledger/index/pending-refunds": {"dynamodb:Query"},
         "audit": {"dynamodb:PutItem"},
         # the simulated processor's lookup: get, settle a pending one; its lease and cursor
@@ -95,8 +111,13 @@ EXPECTED_DATA_GRANTS = {
         "key:tables": {"kms:Decrypt", "kms:DescribeKey"},
     },
     "ProcessorReconciler": {
-        # find_refund, load, commit
-        "ledger": {"dynamodb:Query", "dynamodb:PutItem"},
+        # find_refund, load, settling's reads, commit
+        "ledger": {
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+        },
         "ledger/index/refund-id": {"dynamodb:Query"},
         "audit": {"dynamodb:PutItem"},
         # the simulated processor's listing (day item, records) and lookup (get, settle)
@@ -339,7 +360,13 @@ def test_function_roles_trust_lambda_only_and_attach_no_managed_policy(
 # A call added here needs its grant in stacks/constructs/functions.py (and above), or the
 # function fails with AccessDenied in AWS while every local test passes.
 RUNTIME_DYNAMODB_CALLS = {
-    "adapters/dynamodb/ledger_store.py": {"query", "get_item", "scan", "transact_write_items"},
+    "adapters/dynamodb/ledger_store.py": {
+        "query",
+        "get_item",
+        "batch_get_item",
+        "scan",
+        "transact_write_items",
+    },
     "adapters/dynamodb/event_log.py": {"get_item", "put_item"},
     "adapters/processors/simulated.py": {"batch_get_item", "get_item", "put_item", "update_item"},
     "adapters/dynamodb/fx_rates.py": {"get_item", "put_item", "query"},

@@ -7,6 +7,8 @@ runs the same contract against both):
 - entries, audit records and payment aliases are written only if they do not exist yet,
   otherwise the whole commit fails with ConcurrentUpdateError; refund records are replaced;
 - the first kept outcome for a refund stays;
+- an idempotency key's pointer moves only from the refund the commit expects it to name, and
+  `load_for_refund` / `load_refund` return the same part of a transaction as the DynamoDB reads;
 - the pending-refunds "index" holds pending refunds with a `pending_since`, compared as text
   and listed oldest first, like the sparse GSI.
 Whatever a caller could change (the dicts inside refunds, audit records, heads and kept
@@ -31,8 +33,10 @@ from refund_service.service.ports import (
     Change,
     ConcurrentUpdateError,
     Head,
+    KeyClaim,
     PendingRefundRef,
     TransactionState,
+    read_before,
 )
 
 
@@ -57,6 +61,7 @@ class _Partition:
     refunds: dict[str, Refund] = field(default_factory=dict)
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
     audit: dict[int, AuditRecord] = field(default_factory=dict)
+    key_pointers: dict[str, str] = field(default_factory=dict)  # idempotency key -> refund id
 
 
 class InMemoryLedgerStore:
@@ -78,6 +83,38 @@ class InMemoryLedgerStore:
             entries = tuple(part.entries[seq] for seq in sorted(part.entries))  # frozen
             refunds = {rid: _refund(r) for rid, r in part.refunds.items()}
             return TransactionState(head, entries, refunds, deepcopy(part.outcomes))
+
+    def load_for_refund(self, transaction_id: str, idempotency_key: str | None) -> TransactionState:
+        with self._lock:
+            part = self._partitions.get(transaction_id) or _Partition()
+            head = _head(part.head) if part.head else Head(Summary(transaction_id))
+            claim = None
+            if idempotency_key is not None:
+                claim = KeyClaim(idempotency_key, part.key_pointers.get(idempotency_key))
+        if head.summary.exists and head.payment_reference is None:  # recorded before pointers
+            return replace(self.load(transaction_id), key_claim=claim)
+        if claim is None or claim.refund_id is None:
+            return TransactionState(head, key_claim=claim)
+        return replace(self._with_refund(head, claim.refund_id), key_claim=claim)
+
+    def load_refund(self, transaction_id: str, refund_id: str) -> TransactionState:
+        return self._with_refund(self.load_head(transaction_id), refund_id)
+
+    def _with_refund(self, head: Head, refund_id: str) -> TransactionState:
+        with self._lock:
+            part = self._partitions.get(head.summary.transaction_id) or _Partition()
+            refund = part.refunds.get(refund_id)
+            if refund is None:
+                return TransactionState(head)
+            if read_before(head, refund):
+                raise ConcurrentUpdateError(f"{refund_id} changed after its head was read")
+            entries = tuple(part.entries[s] for s in sorted(refund.entry_seqs) if s in part.entries)
+            outcomes = (
+                {refund_id: deepcopy(part.outcomes[refund_id])}
+                if refund_id in part.outcomes
+                else {}
+            )
+            return TransactionState(head, entries, {refund_id: _refund(refund)}, outcomes)
 
     def find_refund(self, refund_id: str) -> str | None:
         with self._lock:
@@ -159,6 +196,8 @@ class InMemoryLedgerStore:
             for record in change.audit:
                 self._partition(record.transaction_id).audit[record.seq] = _audit(record)
             self._aliases.update({alias: transaction_id for alias in change.payment_aliases})
+            if change.key_move is not None:
+                part.key_pointers[change.key_move.key] = change.key_move.refund_id
             self.commits += 1
 
     def _check(self, part: _Partition, change: Change) -> None:
@@ -179,6 +218,9 @@ class InMemoryLedgerStore:
             if a.seq in self._audit_of(a.transaction_id)
         ]
         taken += [f"payment alias {p}" for p in change.payment_aliases if p in self._aliases]
+        move = change.key_move
+        if move is not None and part.key_pointers.get(move.key) != move.expected:
+            taken.append(f"the pointer of key {move.key!r}")
         if taken:
             raise ConcurrentUpdateError(f"already written: {', '.join(taken)}")
 

@@ -146,7 +146,9 @@ def record_payment(services: Services, cmd: PaymentCommand, caller: Caller) -> T
             },
         )
         change = builder.build(
-            request_digest=cmd.request_digest(), customer_reference=cmd.customer_reference
+            request_digest=cmd.request_digest(),
+            customer_reference=cmd.customer_reference,
+            payment_reference=cmd.processor_reference or cmd.transaction_id,
         )
         if cmd.processor_reference:
             change = replace(change, payment_aliases=(cmd.processor_reference,))
@@ -238,6 +240,8 @@ def _recorded_payment(state: TransactionState) -> Entry | None:
 
 def payment_reference(state: TransactionState) -> str:
     """What the processor calls this payment: its own id if recorded, else ours."""
+    if state.head.payment_reference:  # copied at recording, so no entry need be read
+        return state.head.payment_reference
     first = _recorded_payment(state)
     return (first.reference if first else None) or state.summary.transaction_id
 

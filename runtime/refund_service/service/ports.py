@@ -26,6 +26,27 @@ class Head:
     # Repeated identical refusals counted in the current window, by fingerprint.
     repeats: dict[str, RepeatTally] = field(default_factory=dict)
     stored: bool = False  # False when nothing was ever written for this transaction
+    # What the processor calls the payment, copied from its recording so that a refund needs
+    # no entry to name it. None on heads recorded before key pointers existed (decision 0025).
+    payment_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class KeyClaim:
+    """An idempotency key's pointer on one transaction: the refund last reserved under it."""
+
+    key: str
+    refund_id: str | None = None  # None: no refund of this transaction was reserved under it
+
+
+@dataclass(frozen=True)
+class KeyMove:
+    """A reservation moves its key's pointer from what it read to its own refund; the commit
+    fails if the pointer no longer names `expected`."""
+
+    key: str
+    expected: str | None
+    refund_id: str
 
 
 @dataclass(frozen=True)
@@ -36,6 +57,8 @@ class TransactionState:
     # Processor answers that could not be booked when they came, by refund id, as dicts of
     # the normalized result: booked later without asking the processor again.
     kept_outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The pointer of the request's idempotency key, as a reservation read found it.
+    key_claim: KeyClaim | None = None
 
     @property
     def summary(self) -> Summary:
@@ -59,6 +82,7 @@ class Change:
     # on the tally it read (fingerprint, count), so two counts cannot both be lost in one.
     repeat_guard: tuple[str, int] | None = None
     touched_at: str = ""  # the head's updated_at when the change writes no audit record
+    key_move: KeyMove | None = None  # a reservation under an idempotency key
 
 
 def after(state: TransactionState, change: Change) -> TransactionState:
@@ -66,11 +90,34 @@ def after(state: TransactionState, change: Change) -> TransactionState:
     refunds = dict(state.refunds)
     refunds.update({r.refund_id: r for r in change.refunds})
     head = replace(change.head, stored=True)
-    return TransactionState(head, state.entries + change.entries, refunds, state.kept_outcomes)
+    claim = state.key_claim
+    if change.key_move is not None:
+        claim = KeyClaim(change.key_move.key, change.key_move.refund_id)
+    return TransactionState(
+        head, state.entries + change.entries, refunds, state.kept_outcomes, claim
+    )
+
+
+def claim_key(change: Change, state: TransactionState, refund: Refund) -> Change:
+    """The reservation of `refund` with its key's pointer moved to it, conditional on the
+    pointer the reservation read (`state.key_claim`, from `LedgerStore.load_for_refund`)."""
+    key = refund.idempotency_key
+    if key is None:
+        return change
+    claim = state.key_claim
+    expected = claim.refund_id if claim is not None and claim.key == key else None
+    return replace(change, key_move=KeyMove(key, expected, refund.refund_id))
 
 
 class ConcurrentUpdateError(Exception):
     """The transaction's head changed between read and write; read and decide again."""
+
+
+def read_before(head: Head, refund: Refund) -> bool:
+    """Whether `head` was read before a change of `refund` that added an entry: the head's
+    summary would not hold what the refund says (its reservation, its outcome), and deciding
+    on the two together could book an answer against a summary that never reserved it."""
+    return max(refund.entry_seqs, default=0) > head.summary.version
 
 
 @dataclass(frozen=True)
@@ -85,8 +132,23 @@ class LedgerStore(Protocol):
         """Head, entries and refunds of one transaction, in one strongly consistent query."""
         ...
 
+    def load_for_refund(self, transaction_id: str, idempotency_key: str | None) -> TransactionState:
+        """What a reservation reads, whatever the payment's history: the head, the pointer of
+        the idempotency key (`key_claim`) and, if the key names a refund, that refund with its
+        entries and kept outcome, read after the head. ConcurrentUpdateError if the refund
+        holds an entry the head does not (`read_before`): read again. A head recorded before
+        pointers existed (no `payment_reference`) is read whole, as `load` does."""
+        ...
+
+    def load_refund(self, transaction_id: str, refund_id: str) -> TransactionState:
+        """The head, then one refund with its entries and its kept outcome, if any: what
+        settling it reads. No refund in `refunds` if the transaction has none of that id;
+        ConcurrentUpdateError if the refund holds an entry the head does not."""
+        ...
+
     def commit(self, change: Change) -> None:
-        """Write a change atomically; ConcurrentUpdateError if the head moved on."""
+        """Write a change atomically; ConcurrentUpdateError if the head moved on, or if its
+        key's pointer no longer names the refund it expects."""
         ...
 
     def keep_outcome(self, transaction_id: str, refund_id: str, result: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ from refund_service.service import unit_of_work
 from refund_service.service.changes import ChangeBuilder, reserve_refund
 from refund_service.service.context import Caller, Services, timestamp
 from refund_service.service.payments import payment_reference
-from refund_service.service.ports import Change, Head, TransactionState, after
+from refund_service.service.ports import Change, Head, TransactionState, after, claim_key
 from refund_service.service.processor_calls import SEND_MARGIN, processor_request, send_deadline
 from refund_service.service.refusals import unknown_transaction
 from refund_service.service.settlement import settle
@@ -56,17 +56,13 @@ class RefundOutcome:
 
 
 def _ledger_digest(state: TransactionState) -> dict[str, Any]:
-    """What the retrieve step saw, in a form small enough for the audit trail."""
+    """What the retrieve step saw: the summary, and the chain head that commits to every
+    earlier record of the transaction, so the record does not grow with its history."""
     return {
-        "digest": digest(
-            {
-                "summary": asdict(state.summary),
-                "entries": [e.entry_id for e in state.entries],
-                "refunds": sorted(state.refunds),
-            }
-        ),
+        "digest": digest({"summary": asdict(state.summary)}),
         "version": state.summary.version,
-        "entries": len(state.entries),
+        "audit_seq": state.head.chain.seq,
+        "audit_hash": state.head.chain.hash,
     }
 
 
@@ -141,10 +137,13 @@ def _reserve(services: Services, cmd: RefundCommand, caller: Caller) -> _Reserva
         except DomainError as refusal:
             return _rejection(builder, cmd, caller, refusal)
         refund = _reserve_in(builder, services, cmd, amount, quote)
-        change = builder.build()
+        change = claim_key(builder.build(), state, refund)
         return Decision(_Reservation(refund, after(state, change), resumed=False), change)
 
-    return unit_of_work.change(services, cmd.transaction_id, caller, decide)
+    def read() -> TransactionState:
+        return services.store.load_for_refund(cmd.transaction_id, cmd.idempotency_key)
+
+    return unit_of_work.change(services, cmd.transaction_id, caller, decide, read=read)
 
 
 # Identical refusals (same caller, same refusal, same request) within this window are counted

@@ -156,7 +156,10 @@ def settle(
         settled = record_outcome(builder, services, refund, result)
         return _settled(builder, settled, result)
 
-    return unit_of_work.change(services, transaction_id, caller, decide, known=known)
+    def read() -> TransactionState:
+        return services.store.load_refund(transaction_id, refund_id)
+
+    return unit_of_work.change(services, transaction_id, caller, decide, known=known, read=read)
 
 
 def _settled(

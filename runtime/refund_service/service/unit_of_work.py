@@ -79,16 +79,22 @@ def change(
     decide: Decide[T],
     *,
     known: TransactionState | None = None,
+    read: Callable[[], TransactionState] | None = None,
 ) -> T:
     """Run `decide` on the transaction and commit what it says, until it commits.
 
     `known` is the state this process last wrote: the first attempt decides on it without a
-    read, and a conflict falls back to reading. A Refusal is raised once its audit commits.
+    read, and a conflict falls back to reading. `read` narrows what an attempt reads to what
+    its decision needs (decision 0025); without it, the whole transaction is loaded. A Refusal
+    is raised once its audit commits.
     """
     first = [known] if known is not None else []
 
     def attempt() -> T:
-        state = first.pop() if first else load(services, transaction_id)
+        if first:
+            state = first.pop()
+        else:
+            state = read() if read is not None else load(services, transaction_id)
         moment = services.clock()
         draft = ChangeBuilder(
             state, timestamp(moment), caller.initiator, caller.correlation_id, moment=moment

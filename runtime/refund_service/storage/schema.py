@@ -1,7 +1,8 @@
 """Table definitions shared by the CDK stack and the local stack, so the two cannot drift.
 
 PaymentLedger: one partition per transaction (`pk = TXN#<id>`) holding the head item
-(summary and audit chain head), the entries and the refund records; a GSI to find a refund by
+(summary and audit chain head), the entries, the refund records, kept processor answers and
+the pointers of refunds' idempotency keys (decision 0025); a GSI to find a refund by
 id, a sparse GSI holding only pending refunds, and a GSI of chain heads by the hour they last
 changed (read by the hourly anchoring). PaymentAuditTrail: one partition per
 transaction and a GSI by initiator and time. The idempotency table expires records by TTL.

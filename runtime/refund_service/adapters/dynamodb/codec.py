@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, fields
 from decimal import Decimal
 from typing import Any
@@ -39,6 +40,7 @@ ENTRY_PREFIX = "ENTRY#"
 REFUND_PREFIX = "REFUND#"
 AUDIT_PREFIX = "AUDIT#"
 OUTCOME_PREFIX = "OUTCOME#"
+KEY_PREFIX = "KEY#"
 
 
 def partition_key(transaction_id: str) -> str:
@@ -59,6 +61,25 @@ def refund_sk(refund_id: str) -> str:
 
 def outcome_sk(refund_id: str) -> str:
     return f"{OUTCOME_PREFIX}{refund_id}"
+
+
+def key_sk(idempotency_key: str) -> str:
+    """The pointer of an idempotency key: a digest, since a key is the caller's text of any
+    length and a sort key holds at most 1 KB."""
+    return KEY_PREFIX + hashlib.sha256(idempotency_key.encode()).hexdigest()
+
+
+def item_key(transaction_id: str, sk: str) -> dict[str, Any]:
+    """The low-level primary key of one item of a transaction's partition."""
+    return {"pk": {"S": partition_key(transaction_id)}, "sk": {"S": sk}}
+
+
+def key_pointer_item(transaction_id: str, idempotency_key: str, refund_id: str) -> dict[str, Any]:
+    return {
+        "pk": partition_key(transaction_id),
+        "sk": key_sk(idempotency_key),
+        "refund_id": refund_id,
+    }
 
 
 def payment_alias_key(processor_reference: str) -> dict[str, str]:
@@ -111,6 +132,7 @@ def head_to_item(head: Head, now: str) -> dict[str, Any]:
         "audit_hash": head.chain.hash,
         "request_digest": head.request_digest,
         "customer_reference": head.customer_reference,
+        "payment_reference": head.payment_reference,
         "updated_at": now,
     }
     if summary.exists:
@@ -151,6 +173,7 @@ def head_from_item(item: dict[str, Any]) -> Head:
         },
         repeats={fp: RepeatTally(**t) for fp, t in (item.get("repeats") or {}).items()},
         stored=True,
+        payment_reference=item.get("payment_reference"),
     )
 
 

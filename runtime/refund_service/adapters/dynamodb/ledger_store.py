@@ -3,11 +3,17 @@
 Entries and audit records are only ever written on condition that they do not exist yet; the
 head is written on condition that it is still the one the change was computed from. Together
 these make every change all-or-nothing and serialize changes per transaction.
+
+A refund reads less than the whole partition (decision 0025): the head and its idempotency
+key's pointer, then only the refund that pointer names; settling reads the head, then the one
+refund, its entries and its kept outcome. What it reads does not grow with the payment's history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -22,8 +28,11 @@ from refund_service.service.ports import (
     Change,
     ConcurrentUpdateError,
     Head,
+    KeyClaim,
+    KeyMove,
     PendingRefundRef,
     TransactionState,
+    read_before,
 )
 from refund_service.service.search import REPORT_PAGE_SIZE, Bounds, IndexedRefund, time_bound
 from refund_service.storage.schema import (
@@ -40,6 +49,8 @@ from refund_service.storage.schema import (
 
 _NOT_EXISTS = "attribute_not_exists(pk)"
 _RETRYABLE_CANCEL = {"ConditionalCheckFailed", "TransactionConflict"}
+_BATCH_GET_KEYS = 100  # BatchGetItem's limit per request
+_UNPROCESSED_RETRIES = 8
 
 
 class DynamoDBLedgerStore:
@@ -80,6 +91,77 @@ class DynamoDBLedgerStore:
             elif sk.startswith(codec.OUTCOME_PREFIX):
                 outcomes[item["refund_id"]] = item["result"]
         return TransactionState(head, tuple(entries), refunds, outcomes)
+
+    def load_for_refund(self, transaction_id: str, idempotency_key: str | None) -> TransactionState:
+        keys = [codec.item_key(transaction_id, codec.HEAD_SK)]
+        if idempotency_key is not None:
+            keys.append(codec.item_key(transaction_id, codec.key_sk(idempotency_key)))
+        # One BatchGetItem, whose keys may be read in either order. A pointer read before the
+        # head is guarded by its own condition at commit; one read after it names a refund
+        # that `_with_refund` finds newer than the head.
+        found = self._get_items(keys)
+        head_item = found.get(codec.HEAD_SK)
+        head = codec.head_from_item(head_item) if head_item else Head(Summary(transaction_id))
+        claim = None
+        if idempotency_key is not None:
+            pointer = found.get(codec.key_sk(idempotency_key))
+            claim = KeyClaim(idempotency_key, pointer["refund_id"] if pointer else None)
+        if _recorded_before_pointers(head):
+            return replace(self.load(transaction_id), key_claim=claim)
+        if claim is None or claim.refund_id is None:
+            return TransactionState(head, key_claim=claim)
+        return replace(self._with_refund(head, claim.refund_id), key_claim=claim)
+
+    def load_refund(self, transaction_id: str, refund_id: str) -> TransactionState:
+        return self._with_refund(self.load_head(transaction_id), refund_id)
+
+    def _with_refund(self, head: Head, refund_id: str) -> TransactionState:
+        """`head` with one refund, its entries and its kept outcome, read after the head."""
+        transaction_id = head.summary.transaction_id
+        refund_sk, outcome_sk = codec.refund_sk(refund_id), codec.outcome_sk(refund_id)
+        found = self._get_items(
+            [codec.item_key(transaction_id, refund_sk), codec.item_key(transaction_id, outcome_sk)]
+        )
+        if refund_sk not in found:
+            return TransactionState(head)
+        refund = codec.refund_from_item(found[refund_sk])
+        if read_before(head, refund):  # the pair could mix two moments: read both again
+            raise ConcurrentUpdateError(f"{refund_id} changed after its head was read")
+        outcome = found.get(outcome_sk)
+        # Entries never change once written, so reading them last cannot mix two moments.
+        entries = self._get_items(
+            codec.item_key(transaction_id, codec.entry_sk(seq)) for seq in refund.entry_seqs
+        )
+        return TransactionState(
+            head,
+            tuple(codec.entry_from_item(entries[sk]) for sk in sorted(entries)),
+            {refund_id: refund},
+            {refund_id: outcome["result"]} if outcome else {},
+        )
+
+    def _get_items(self, keys: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Items of one partition by key, strongly consistent, by sort key; absent ones left out."""
+        wanted = list(keys)
+        found: dict[str, dict[str, Any]] = {}
+        for first in range(0, len(wanted), _BATCH_GET_KEYS):
+            request: dict[str, Any] = {
+                self._ledger: {
+                    "Keys": wanted[first : first + _BATCH_GET_KEYS],
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(_UNPROCESSED_RETRIES + 1):
+                answer = self._client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self._ledger, []):
+                    plain = codec.deserialize(item)
+                    found[plain["sk"]] = plain
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                if attempt == _UNPROCESSED_RETRIES:
+                    raise RuntimeError(f"{self._ledger}: keys left unread after {attempt} retries")
+                time.sleep(min(1.0, 0.025 * 2**attempt))  # the table is throttling: back off
+        return found
 
     def keep_outcome(self, transaction_id: str, refund_id: str, result: dict[str, Any]) -> None:
         item = {
@@ -320,7 +402,23 @@ class DynamoDBLedgerStore:
             self._put_new(self._ledger, codec.payment_alias_item(alias, transaction_id))
             for alias in change.payment_aliases
         ]
+        if change.key_move is not None:
+            items.append(self._pointer_put(transaction_id, change.key_move))
         return items
+
+    def _pointer_put(self, transaction_id: str, move: KeyMove) -> dict[str, Any]:
+        """The key's pointer, moved only from the refund the reservation saw it name: of two
+        reservations under one key, one wins even if both read the head before either wrote."""
+        item = codec.key_pointer_item(transaction_id, move.key, move.refund_id)
+        if move.expected is None:
+            return self._put_new(self._ledger, item)
+        put: dict[str, Any] = {
+            "TableName": self._ledger,
+            "Item": codec.serialize(item),
+            "ConditionExpression": "refund_id = :expected",
+            "ExpressionAttributeValues": {":expected": {"S": move.expected}},
+        }
+        return {"Put": put}
 
     def _put_new(self, table: str, item: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -351,6 +449,12 @@ class DynamoDBLedgerStore:
         else:
             put["ConditionExpression"] = _NOT_EXISTS
         return {"Put": put}
+
+
+def _recorded_before_pointers(head: Head) -> bool:
+    """A payment recorded before key pointers and the head's payment reference existed: its
+    earlier refunds' keys have no pointer, so a reservation reads it whole."""
+    return head.summary.exists and head.payment_reference is None
 
 
 def _shard_page(page_size: int) -> int:
