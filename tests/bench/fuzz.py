@@ -172,11 +172,12 @@ def _toml_list(values: list[str]) -> str:
     return "[" + ", ".join(f'"{value}"' for value in values) + "]"
 
 
-def config_text(data: SeededData | None) -> str:
-    """The schemathesis configuration: the checks, and the seeded ids bound to parameters."""
+def config_text(data: SeededData | None, probability: float = SEEDED_ID_PROBABILITY) -> str:
+    """The schemathesis configuration: the checks, and the seeded ids bound to parameters
+    (each drawn instead of a generated value with `probability`)."""
     if data is None:
         return CONFIG
-    seeded = f"{{ dictionary = %s, probability = {SEEDED_ID_PROBABILITY} }}"
+    seeded = f"{{ dictionary = %s, probability = {probability} }}"
     return CONFIG + "\n".join(
         [
             "",
@@ -216,12 +217,13 @@ def run_schemathesis(
     seed: int | None = DEFAULT_SEED,
     workers: int = 1,
     data: SeededData | None = None,
+    seeded_probability: float = SEEDED_ID_PROBABILITY,
     echo: bool = False,
 ) -> FuzzRun:
     token = stack.token()
     with tempfile.TemporaryDirectory(prefix="refund-fuzz-") as scratch:
         config = Path(scratch) / "schemathesis.toml"
-        config.write_text(config_text(data))
+        config.write_text(config_text(data, seeded_probability))
         command = [
             schemathesis_binary(),
             "--config-file",

@@ -34,8 +34,6 @@ ERRORS: dict[int, OpenAPIResponse] = {
     400: error("VALIDATION_ERROR: a bad parameter or a cursor this search did not issue"),
 }
 
-__all__ = ["found_view", "report_csv", "row_view", "search_router", "wants_csv"]
-
 
 def report_csv(rows: list[ReportRowModel]) -> str:
     out = io.StringIO()

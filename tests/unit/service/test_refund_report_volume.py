@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime
 from typing import Any
 
-from refund_service.api.search_routes import found_view, row_view
+from refund_service.api.views import found_view, row_view
 from refund_service.domain.allocation import FeePolicy
 from refund_service.service.search import SearchQuery, daily_report, search
 from tests.support.refund_mix import make_mix
