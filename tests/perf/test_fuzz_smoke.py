@@ -97,9 +97,11 @@ def test_the_seeded_ids_are_bound_to_the_path_parameters() -> None:
     assert bound["path.transaction_id"] == {"dictionary": "transactions", "probability": 0.5}
     assert bound["path.refund_id"]["dictionary"] == "refunds"
     assert bound["path.chargeback_id"]["dictionary"] == "chargebacks"
-    (refunds,) = config["operations"]
-    assert refunds["include-name"] == "POST /refunds"
-    assert refunds["parameters"]["body.transaction_id"]["dictionary"] == "transactions"
+    operations = {operation["include-name"]: operation for operation in config["operations"]}
+    refunds = operations["POST /refunds"]["parameters"]
+    assert refunds["body.transaction_id"]["dictionary"] == "transactions"
+    payments = operations["POST /transactions"]["parameters"]
+    assert payments["body.currency"]["dictionary"] == "currencies"
 
 
 def test_a_body_that_is_not_utf8_is_refused_as_invalid(perf_stack: BenchStack) -> None:
