@@ -121,19 +121,37 @@ class RollbackRequest(Strict):
 
 
 # --- answers ----------------------------------------------------------------------------------
+# Every field an answer carries is declared here, and nothing else may be: the OpenAPI document
+# is generated from these models, so it lists every field the API returns. Fields marked
+# `omitted_when_absent` leave the answer rather than show null.
+
+RefundStatusName = Literal["pending", "success", "failed", "rolled_back"]
 
 
-class ErrorResponse(BaseModel):
+def _absent(value: Any) -> bool:
+    return value is None
+
+
+def omitted_when_absent(description: str | None = None) -> Any:
+    """A field that the answer leaves out, rather than shows as null, when it has no value."""
+    return Field(default=None, exclude_if=_absent, description=description)
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class ErrorResponse(Answer):
     message: str
     status: Literal["failed"]
     error_code: str
     details: dict[str, Any]
-    correlation_id: str | None = None
-    processor_message: str | None = None
-    refund_transaction_id: str | None = None
+    correlation_id: str | None = omitted_when_absent("On INTERNAL_ERROR: quote it")
+    processor_message: str | None = omitted_when_absent("On PROCESSOR_DECLINED: why")
+    refund_transaction_id: str | None = omitted_when_absent("On PROCESSOR_DECLINED")
 
 
-class RefundCreated(BaseModel):
+class RefundCreated(Answer):
     message: str
     refund_transaction_id: str
     status: Literal["success", "pending"]
@@ -143,15 +161,22 @@ class RefundCreated(BaseModel):
     remaining_refundable: int
 
 
-class PostingModel(BaseModel):
+class PostingModel(Answer):
     account: str
     direction: Literal["debit", "credit"]
     amount: int
     currency: str
 
 
-class EntryModel(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class FxQuoteModel(Answer):
+    base: str
+    quote: str
+    rate: str = Field(description="Units of `quote` per unit of `base`, as a decimal string")
+    source: str
+    date: str = Field(description="The ISO date the rate was published for")
+
+
+class EntryModel(Answer):
     entry_id: str
     seq: int
     type: str
@@ -160,10 +185,19 @@ class EntryModel(BaseModel):
     currency: str
     amount: int
     postings: list[PostingModel]
+    tax_amount: int | None = omitted_when_absent("Present when not 0")
+    fee_amount: int | None = omitted_when_absent("Present when not 0")
+    payment_status: str | None = omitted_when_absent()
+    fx: FxQuoteModel | None = omitted_when_absent("The rate an FX entry was booked at")
+    reverses_entry_id: str | None = omitted_when_absent()
+    reference: str | None = omitted_when_absent("The processor's reference")
+    note: str | None = omitted_when_absent()
 
 
-class SummaryModel(BaseModel):
-    model_config = ConfigDict(extra="allow")
+PaymentStatusName = Literal["pending", "completed", "failed", "voided"]
+
+
+class SummaryModel(Answer):
     transaction_id: str
     status: Literal[
         "pending",
@@ -174,8 +208,10 @@ class SummaryModel(BaseModel):
         "over_refunded",
         "failed",
     ]
+    payment_status: PaymentStatusName | None
     currency: str
     captured_amount: int
+    captured_at: str | None
     refunded_amount: int
     pending_refund_amount: int
     refundable_amount: int
@@ -183,10 +219,15 @@ class SummaryModel(BaseModel):
     tax_refunded_amount: int
     fee_amount: int
     fee_refunded_amount: int
+    chargeback_amount: int
+    settlement_currency: str | None
+    fx_rate: str | None
+    fx_adjustment_amount: int
+    refund_count: int
     version: int
 
 
-class LedgerResponse(BaseModel):
+class LedgerResponse(Answer):
     summary: SummaryModel
     entries: list[EntryModel]
 
@@ -197,7 +238,7 @@ class LedgerPageResponse(LedgerResponse):
     )
 
 
-class ChargebackModel(BaseModel):
+class ChargebackModel(Answer):
     chargeback_id: str
     amount: int
     status: Literal["open", "won", "lost"]
@@ -208,35 +249,83 @@ class ChargebackModel(BaseModel):
     resolved_at: str | None = None
 
 
-class ChargebackResponse(LedgerResponse):
+class ChargebackResponse(Answer):
     chargeback_id: str
     chargeback: ChargebackModel
+    summary: SummaryModel
+    entries: list[EntryModel]
 
 
-class RefundResponse(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class ProcessorResultModel(Answer):
+    """The processor's answer, normalized the same for every processor (docs/processors.md)."""
+
+    status: str
+    code: str
+    retryable: bool
+    message: str
+    processor: str
+    processor_reference: str | None = None
+    processor_code: str | None = None
+    processor_message: str | None = None
+
+
+class RefundFields(Answer):
     refund_transaction_id: str
     transaction_id: str
-    status: Literal["pending", "success", "failed", "rolled_back"]
+    status: RefundStatusName
     amount: int
     currency: str
     tax_amount: int
     fee_amount: int
     reason: str
-    processor: dict[str, Any] | None
+    metadata: dict[str, Any]
+    processor: ProcessorResultModel | None
+    requested_amount: int | None = Field(description="When asked in another currency")
+    requested_currency: str | None
+    conversion: FxQuoteModel | None
     created_at: str
     updated_at: str
+
+
+class RefundResponse(RefundFields):
     entries: list[EntryModel]
 
 
-class InitiatorModel(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class RefundFound(RefundFields):
+    """A refund as `GET /refunds/{id}` shows it, without its entries, with its FX adjustment."""
+
+    fx_adjustment_amount: int
+
+
+class SearchResponse(Answer):
+    refunds: list[RefundFound]
+    next_cursor: str | None
+
+
+class ReportRowModel(Answer):
+    currency: str
+    status: RefundStatusName
+    count: int
+    amount: int
+    tax_amount: int
+    fee_amount: int
+    fx_adjustment_amount: int
+
+
+class ReportResponse(Answer):
+    date: str
+    rows: list[ReportRowModel]
+
+
+class InitiatorModel(Answer):
     type: Literal["user", "system"]
     id: str
+    encrypted_fields: list[Literal["email", "source_ip"]] | None = omitted_when_absent(
+        "Fields stored sealed, never shown in clear"
+    )
 
 
-class AuditRecordModel(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class AuditRecordModel(Answer):
     seq: int
     action: str
     timestamp: str
@@ -246,17 +335,19 @@ class AuditRecordModel(BaseModel):
     currency: str | None
     initiator: InitiatorModel
     details: dict[str, Any]
+    correlation_id: str | None
     prev_hash: str
     hash: str
 
 
-class ChainModel(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class ChainModel(Answer):
     valid: bool
     length: int
+    first_invalid_seq: int | None = omitted_when_absent("When not valid: the first bad record")
+    reason: str | None = omitted_when_absent("When not valid: what is wrong")
 
 
-class RepeatedRefusalModel(BaseModel):
+class RepeatedRefusalModel(Answer):
     action: str
     error_code: str
     initiator_id: str
@@ -267,7 +358,7 @@ class RepeatedRefusalModel(BaseModel):
     first_seq: int = Field(description="The audit record of the first of them")
 
 
-class AuditResponse(BaseModel):
+class AuditResponse(Answer):
     records: list[AuditRecordModel]
     chain: ChainModel = Field(description="Verified over the whole chain, not only this page")
     repeated_refusals: list[RepeatedRefusalModel] = Field(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -88,6 +88,21 @@ def outcome_answer(outcome: RefundOutcome) -> dict[str, Any]:
     return {"status_code": 202 if pending else 200, "body": body}
 
 
+class RefundAnswer(NamedTuple):
+    """What `POST /refunds` answers: its status, its body (a refund created or pending, or a
+    refusal in the error envelope) and whether it is the stored answer replayed."""
+
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool
+
+    @property
+    def refund_id(self) -> str | None:
+        """The refund this answer is about, when there is one (a decline names it too)."""
+        refund_id = self.body.get("refund_transaction_id")
+        return str(refund_id) if refund_id else None
+
+
 def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
     return {**response, "replayed": True}
 
@@ -130,8 +145,8 @@ class RefundCreator:
 
     def create(
         self, caller: Caller, key: str, body: dict[str, Any], lambda_context: Any = None
-    ) -> tuple[int, dict[str, Any], bool]:
-        """(HTTP status, body, replayed) for a refund request under an idempotency key."""
+    ) -> RefundAnswer:
+        """The answer to a refund request under an idempotency key."""
         if lambda_context is not None:
             self.config.register_lambda_context(lambda_context)
         request = {"key": key_digest(caller, key), "body": body}
@@ -154,4 +169,4 @@ class RefundCreator:
         replayed = bool(answer.pop("replayed", False))
         if replayed:
             self.services.metrics.count(names.DUPLICATE_BLOCKED)
-        return int(answer["status_code"]), answer["body"], replayed
+        return RefundAnswer(int(answer["status_code"]), answer["body"], replayed)

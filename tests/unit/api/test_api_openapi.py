@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from refund_service.api.app import build_app, handle
+from refund_service.api.auth import ROUTE_SCOPES
 from refund_service.api.openapi_document import render
+from refund_service.api.routing import new_router, scoped
 from tests.support.events import http_event
 from tests.support.lambda_context import FakeLambdaContext
 
@@ -82,3 +85,61 @@ def test_the_api_serves_the_same_document_without_a_token(document: dict[str, An
     result = handle(build_app(no_runtime), http_event("GET", "/openapi.json"), FakeLambdaContext())
     assert result["statusCode"] == 200
     assert json.loads(result["body"]) == document
+
+
+def test_every_documented_scope_is_the_scope_the_guard_enforces(document: dict[str, Any]) -> None:
+    documented = {
+        (method.upper(), path): operation["security"]
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+    enforced = {route: [{"bearerAuth": [scope]}] for route, scope in ROUTE_SCOPES.items()}
+    assert documented == enforced
+
+
+def test_a_route_without_a_scope_entry_cannot_be_declared() -> None:
+    router = new_router()
+    with pytest.raises(KeyError):
+        scoped(router, "GET", "/transactions/<transaction_id>/secrets")
+
+
+def _links(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                for name, link in response.get("links", {}).items():
+                    yield f"{method.upper()} {path} {status} {name}", link
+
+
+def test_every_link_names_an_operation_and_parameters_it_takes(document: dict[str, Any]) -> None:
+    operations = {
+        operation["operationId"]: operation
+        for item in document["paths"].values()
+        for operation in item.values()
+    }
+    links = list(_links(document))
+    assert links
+    for label, link in links:
+        target = operations.get(link["operationId"])
+        assert target is not None, label
+        taken = {p["name"] for p in target.get("parameters", [])}
+        assert set(link.get("parameters", {})) <= taken, label
+        if "requestBody" in link:
+            assert "requestBody" in target, label
+
+
+@pytest.mark.parametrize(
+    ("source", "status", "links"),
+    [
+        (("post", "/refunds"), "200", {"refund", "rollback", "ledger", "audit", "chargeback"}),
+        (("post", "/refunds"), "202", {"refund", "rollback"}),
+        (("post", "/transactions"), "201", {"ledger", "audit", "chargeback", "refund"}),
+        (("post", "/transactions/{transaction_id}/chargebacks"), "201", {"resolve"}),
+    ],
+)
+def test_created_resources_link_to_where_they_are_read_and_changed(
+    document: dict[str, Any], source: tuple[str, str], status: str, links: set[str]
+) -> None:
+    method, path = source
+    declared = document["paths"][path][method]["responses"][status].get("links", {})
+    assert links <= set(declared)

@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime
 from typing import Any
 
-from refund_service.api.search_routes import found_view, row_view
+from refund_service.api.views import found_view, row_view
 from refund_service.domain.allocation import FeePolicy
 from refund_service.service.search import SearchQuery, daily_report, search
 from tests.support.refund_mix import make_mix
@@ -25,7 +25,7 @@ def searched(world: Any, query: SearchQuery) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     while True:
         page = search(world.store, query, world.clock.now)
-        found += [found_view(f) for f in page.refunds]
+        found += [found_view(f).model_dump() for f in page.refunds]
         if page.next_cursor is None:
             return found
         query = SearchQuery(**{**query.__dict__, "cursor": page.next_cursor})
@@ -44,7 +44,7 @@ def test_report_rows_equal_the_sums_of_the_days_search(local_dynamodb: Any) -> N
     clock.now = datetime(2026, 11, 3, 0, 0, tzinfo=UTC)
     after = make_mix(world, 4, seconds_apart=60)
     # When the day's report is made and the day is searched page by page
-    rows = [row_view(r) for r in daily_report(world.store, DAY)]
+    rows = [row_view(r).model_dump() for r in daily_report(world.store, DAY)]
     query = SearchQuery(
         created_from=datetime(2026, 11, 2, tzinfo=UTC),
         created_to=datetime(2026, 11, 3, tzinfo=UTC),
