@@ -31,7 +31,7 @@ _primed_clients: list[Any] = []
 
 def before_snapshot() -> None:
     """Imports, clients and resolver models, as a first request would build them."""
-    from refund_service.api.app import openapi_json  # noqa: PLC0415
+    from refund_service.api.openapi_document import openapi_json  # noqa: PLC0415
     from refund_service.bootstrap import aws_client  # noqa: PLC0415
     from refund_service.handlers import api  # noqa: PLC0415
 

@@ -4,6 +4,7 @@ them. The resolver serializes them, so what the OpenAPI document declares is wha
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from refund_service.api.models import (
     AuditRecordModel,
@@ -115,8 +116,15 @@ def chargeback_view(chargeback: Chargeback, state: TransactionState) -> Chargeba
     )
 
 
+def _processor_view(stored: dict[str, Any]) -> ProcessorResultModel:
+    """The declared fields of a stored processor answer: a key a later version adds to stored
+    records must not turn reading an old refund into an error."""
+    fields = ProcessorResultModel.model_fields
+    return ProcessorResultModel(**{key: value for key, value in stored.items() if key in fields})
+
+
 def _refund_fields(refund: Refund) -> RefundFields:
-    processor = ProcessorResultModel(**refund.processor) if refund.processor else None
+    processor = _processor_view(refund.processor) if refund.processor else None
     return RefundFields(
         refund_transaction_id=refund.refund_id,
         transaction_id=refund.transaction_id,

@@ -254,3 +254,30 @@ def test_the_walk_finds_a_field_the_document_does_not_declare() -> None:
     ledger = {"summary": {"transaction_id": "t", "secret": 1}, "entries": [{"fx": {"x": 1}}]}
     found = undeclared(ledger, schema, "$", set())
     assert found == ["$.summary.secret", "$.entries[].fx.x"]
+
+
+def test_a_stored_processor_answer_with_a_key_this_version_does_not_know_still_reads() -> None:
+    from refund_service.api.views import refund_view
+    from refund_service.domain.processor import ProcessorCode, normalized
+    from refund_service.domain.refund import Refund, RefundStatus
+
+    stored = normalized(ProcessorCode.APPROVED, "stripe", reference="re_1").as_dict()
+    refund = Refund(
+        refund_id="t-1-REFUND-1",
+        transaction_id="t-1",
+        status=RefundStatus.SUCCESS,
+        amount=500,
+        currency="USD",
+        tax_amount=0,
+        fee_amount=0,
+        reason="other",
+        created_at="2026-11-28T12:00:00.000000Z",
+        updated_at="2026-11-28T12:00:01.000000Z",
+        initiator_id="user-1",
+        processor={**stored, "network_reference": "added-by-a-later-version"},
+    )
+
+    processor = refund_view(refund).model_dump(mode="json")["processor"]
+
+    assert processor["processor_reference"] == "re_1"
+    assert "network_reference" not in processor
