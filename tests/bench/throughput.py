@@ -202,16 +202,20 @@ class CeilingRefunds:
                 return version
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def _write(self, partition: str, version: int, refund: str, step: int) -> None:
+    def _items(self, partition: str, version: int, refund: str, step: int) -> list[dict[str, Any]]:
         seq = f"{version + 1:08d}"
-        items = [
+        return [
             self._head_put(partition, version),
             self._new(self.ledger, partition, f"ENTRY#{seq}", 750 if step == 1 else 520),
             self._record(partition, refund),
             self._new(self.audit, partition, f"AUDIT#{seq}a", 1050),
             self._new(self.audit, partition, f"AUDIT#{seq}b", 1050),
         ]
-        self.client.transact_write_items(TransactItems=items)
+
+    def _write(self, partition: str, version: int, refund: str, step: int) -> None:
+        self.client.transact_write_items(
+            TransactItems=self._items(partition, version, refund, step)
+        )
 
     def before(self, refund: str) -> None:
         """Calls made before the partition is read (none for the floor)."""
@@ -270,6 +274,28 @@ class SameCallsCeiling(CeilingRefunds):
         unknown = set(self.counts) - set(_EXTRA_CALLS)
         if unknown:
             raise ValueError(f"no ceiling call for {sorted(unknown)}")
+        # The service reads a refund's head and its key's pointer by key (decision 0025), and
+        # writes the pointer with the reservation; the floor's Query stands in otherwise.
+        self.reads_by_key = round(per_refund.get("dynamodb:BatchGetItem:ledger", 0)) >= 1
+        self.refund_key = ""
+
+    def _read(self, partition: str) -> int:
+        if not self.reads_by_key:
+            return super()._read(partition)
+        keys = [{"pk": {"S": partition}, "sk": {"S": sk}} for sk in ("HEAD", self.refund_key)]
+        answer = self.client.batch_get_item(
+            RequestItems={self.ledger: {"Keys": keys, "ConsistentRead": True}}
+        )
+        heads = [i for i in answer["Responses"][self.ledger] if i["sk"]["S"] == "HEAD"]
+        return int(heads[0]["version"]["N"]) if heads else 0
+
+    def _write(self, partition: str, version: int, refund: str, step: int) -> None:
+        if not self.reads_by_key or step != 1:
+            super()._write(partition, version, refund, step)
+            return
+        items = self._items(partition, version, refund, step)
+        items.append(self._new(self.ledger, partition, self.refund_key, 120))
+        self.client.transact_write_items(TransactItems=items)
 
     def _calls(self, refund: str, purpose: str, operations: tuple[str, ...]) -> None:
         for operation in operations:
@@ -277,6 +303,7 @@ class SameCallsCeiling(CeilingRefunds):
                 _EXTRA_CALLS[(purpose, operation)](self, refund, index)
 
     def before(self, refund: str) -> None:
+        self.refund_key = f"KEY#{refund}"
         self._calls(refund, "idempotency", ("PutItem", "GetItem"))
 
     def between(self, refund: str) -> None:

@@ -95,7 +95,8 @@ def test_the_same_calls_ceiling_makes_exactly_the_calls_of_a_refund(
         if service == "dynamodb":
             per_refund[operation] += round(count)
     assert made == per_refund
-    assert made["TransactWriteItems"] == 2 and made["Query"] == 1
+    assert made["TransactWriteItems"] == 2
+    assert made["BatchGetItem"] == 1 and made["Query"] == 0  # reads by key (decision 0025)
 
 
 def test_sixty_four_clients_see_no_connection_error(bench: BenchResult) -> None:
@@ -111,7 +112,7 @@ def test_a_warm_refund_makes_five_dynamodb_calls_and_no_kms_call(bench: BenchRes
     assert calls.service_dynamodb == 5
     assert calls.per_refund("dynamodb", "ledger") == 3
     assert calls.by_operation({"ledger"}) == {
-        "dynamodb:Query:ledger": 1,
+        "dynamodb:BatchGetItem:ledger": 1,  # the head and the key's pointer (decision 0025)
         "dynamodb:TransactWriteItems:ledger": 2,
     }
     assert calls.by_operation({"idempotency"}) == {
