@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from tests.bench.client import LoadResult
 from tests.bench.growth import GrowthResult
 from tests.bench.probes import FLOOR_DYNAMODB, FLOOR_KMS, AwsCalls, ColdStart, FirstFx, Restore
+from tests.bench.throughput import SHAPES
 from tests.bench.throughput import Row as LoadRow
 from tests.support.dynamodb_local import find_jar
 
@@ -172,7 +173,7 @@ def same_calls_rows(rows: list[LoadRow], requests: int, time_limit: float) -> li
                 f"POST /refunds over HTTP, {row.shape.label}, against a ceiling making the "
                 f"service's own DynamoDB calls (up to {requests} requests or {time_limit:.0f} s)",
                 f"{s.per_second:.1f}/s, p50 {_ms(s.p50)}, p99 {_ms(s.p99)} (the run of row "
-                f"3{'abcd'[rows.index(row)]})",
+                f"3{'abcd'[SHAPES.index(row.shape)]})",
                 f"DynamoDB Local's ceiling, the same calls as a refund: {c.per_second:.1f}/s, "
                 f"p50 {_ms(c.p50)}, p99 {_ms(c.p99)}",
                 _ratio(s.per_second, c.per_second),

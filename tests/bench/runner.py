@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +117,23 @@ def search_rows(client: Any, settings: BenchSettings) -> list[report.TableRow]:
     return search_bench.rows(measured)
 
 
+def capped(settings: BenchSettings, at_most: int) -> BenchSettings:
+    """The same run with no table larger than `at_most` items, for a loaded machine."""
+
+    def cap(pair: tuple[int, int]) -> tuple[int, int]:
+        return (min(pair[0], at_most), min(pair[1], at_most))
+
+    return replace(
+        settings,
+        unrelated=cap(settings.unrelated),
+        settled=cap(settings.settled),
+        refunds=cap(settings.refunds),
+        day_refunds=cap(settings.day_refunds),
+        changed_among=cap(settings.changed_among),
+        long_pending=cap(settings.long_pending),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
     defaults = BenchSettings()
@@ -125,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=defaults.time_limit)
     parser.add_argument("--unrelated", type=int, default=defaults.unrelated[1])
     parser.add_argument("--settled", type=int, default=defaults.settled[1])
+    parser.add_argument(
+        "--at-most",
+        type=int,
+        default=None,
+        help="cap every large table size (unrelated items, refunds, changed transactions)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
@@ -135,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         unrelated=(min(defaults.unrelated[0], args.unrelated), args.unrelated),
         settled=(min(defaults.settled[0], args.settled), args.settled),
     )
+    if args.at_most is not None:
+        settings = capped(settings, args.at_most)
     started = time.monotonic()
     log("starting the local stack and a second DynamoDB Local, loopback only...")
     with bench_stack() as stack, dynamodb_local() as endpoint:
