@@ -8,74 +8,27 @@ anyOf resolved), and the answer must validate against that schema (JSON Schema 2
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
 
 from refund_service.adapters.kms_envelope import KmsEnvelopeEncryptor
 from refund_service.api import refund_creation
 from refund_service.api.auth import ROUTE_SCOPES, route_template
-from refund_service.api.openapi_document import render
 from refund_service.api.refund_creation import RefundCreator
 from refund_service.api.runtime import ApiRuntime
+from tests.support.openapi_contract import (
+    contract_problems,
+    documented_schema,
+    drive_every_route,
+    undeclared,
+)
 from tests.support.world import MutableClock, make_world
 from tests.unit.api.conftest import Answer, MotoAccount, new_key, sender
-
-DOCUMENT: dict[str, Any] = json.loads(render())
-JSON = "application/json"
-
-
-def resolve(schema: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in schema:
-        name = schema["$ref"].removeprefix("#/components/schemas/")
-        schema = DOCUMENT["components"]["schemas"][name]
-    return schema
-
-
-JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
-
-
-def _branches(schema: dict[str, Any], value: Any) -> list[dict[str, Any]]:
-    """The anyOf/oneOf alternatives that could describe a value of this JSON type."""
-    kind = JSON_TYPES.get(type(value), "number")
-    alternatives = [resolve(s) for s in schema.get("anyOf", schema.get("oneOf", []))]
-    return [s for s in alternatives if s.get("type", "object") in (kind, [kind])]
-
-
-def undeclared(value: Any, schema: dict[str, Any], at: str, seen: set[str]) -> list[str]:
-    """Where `value` carries a key its schema does not declare; `seen` collects every key
-    path that was declared and present."""
-    schema = resolve(schema)
-    if branches := _branches(schema, value):
-        results = [undeclared(value, branch, at, seen) for branch in branches]
-        return [] if any(not found for found in results) else results[0]
-    if isinstance(value, list):
-        items = schema.get("items", {})
-        return [p for i, item in enumerate(value) for p in undeclared(item, items, f"{at}[]", seen)]
-    if not isinstance(value, dict) or "properties" not in schema:
-        return []  # a scalar, or a free-form object (`details`, `metadata`)
-    problems = []
-    for key, item in value.items():
-        where = f"{at}.{key}"
-        if key not in schema["properties"]:
-            problems.append(where)
-            continue
-        seen.add(where)
-        problems += undeclared(item, schema["properties"][key], where, seen)
-    return problems
-
-
-def documented_schema(method: str, path: str, status: int) -> tuple[str, dict[str, Any]]:
-    template = route_template(method, path)
-    assert template is not None, f"{method} {path} is no route"
-    responses = DOCUMENT["paths"][template][method.lower()]["responses"]
-    assert str(status) in responses, f"{method} {template} answered {status}, not documented"
-    return f"{method} {template} {status}", responses[str(status)]["content"][JSON]["schema"]
 
 
 @dataclass
@@ -116,86 +69,20 @@ def recorder(moto_account: MotoAccount) -> Iterator[Recorder]:
             client.delete_table(TableName=name)
 
 
-def pay(api: Recorder, transaction_id: str, **fields: Any) -> dict[str, Any]:
-    body = {
-        "transaction_id": transaction_id,
-        "amount": 100_000,
-        "currency": "EUR",
-        "status": "completed",
-        "tax_amount": 10_000,
-        "fee_amount": 2_000,
-        "settlement_currency": "USD",
-        "fx_rate": "1.0850",
-        **fields,
-    }
-    status, answer, _ = api.call("POST", "/transactions", body)
-    assert status in (201, 409), answer
-    return answer
-
-
-def drive_every_route(api: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each route's answers, success and refusal, as a client meets them."""
-    tid = f"txn-{uuid.uuid4().hex[:8]}"
-    pay(api, tid)
-    pay(api, tid, customer_reference="another")  # TRANSACTION_EXISTS
-    api.call("POST", "/transactions", {"transaction_id": tid})  # VALIDATION_ERROR
-    pending = f"{tid}-pending"
-    pay(api, pending, status="pending", settlement_currency=None, fx_rate=None)
-    api.call("POST", f"/transactions/{pending}/complete")
-    api.call("POST", f"/transactions/{tid}-absent/complete")
-
-    refund = api.refund(tid, 5_000, metadata={"order": "A-1"})[1]
-    api.refund(tid, 1_000, currency="USD")  # in the settlement currency: converted
-    api.refund(tid, 1_000, metadata={"simulate": "pending"})
-    api.refund(tid, 1_000, metadata={"simulate": "decline"})
-    api.refund(tid, 1_000, metadata={"simulate": "network_error"})
-    for _ in range(3):  # the same refusal again and again is counted, not each recorded
-        api.refund(tid, 10**9)
-    api.refund(f"{tid}-absent", 1_000)
-    api.call("POST", "/refunds", {"transaction_id": tid, "reason": "other"})  # no key
-    key = new_key()
-    api.refund(tid, 700, key=key)
-    api.refund(tid, 800, key=key)  # IDEMPOTENCY_KEY_REUSED
-
-    refund_id = refund["refund_transaction_id"]
-    api.call("GET", f"/refunds/{refund_id}")
-    api.call("GET", f"/refunds/{tid}-REFUND-404")
-    api.call("POST", f"/refunds/{refund_id}/rollback", {"reason": "entered twice"})
-    api.call("POST", f"/refunds/{refund_id}/rollback", {"reason": "again"})
-    text = {"Content-Type": "text/plain"}
-    api.call("POST", f"/refunds/{refund_id}/rollback", "not json", headers=text)
-
-    api.call("GET", f"/transactions/{tid}/ledger?limit=3")
-    api.call("GET", f"/transactions/{tid}/audit")
-    api.call("GET", f"/transactions/{tid}-absent/audit")
-    api.call("GET", f"/refunds?transaction_id={tid}&limit=2")
-    api.call("GET", "/refunds?cursor=not-a-cursor")
-    api.call("GET", "/reports/refunds?date=2026-13-45")
-    api.call("GET", f"/transactions/{tid}/ledger", anonymous=True)
-    api.call("GET", f"/transactions/{tid}/ledger", scopes="refunds:write")
-
-    disputed = f"{tid}-disputed"
-    pay(api, disputed)
-    chargeback = api.call("POST", f"/transactions/{disputed}/chargebacks", {"reason": "fraud"})[1]
-    resolve = f"/transactions/{disputed}/chargebacks/{chargeback['chargeback_id']}/resolve"
-    api.call("POST", resolve, {"outcome": "won"})
-    api.call("POST", resolve, {"outcome": "lost"})
-    api.call("POST", f"/transactions/{disputed}/chargebacks/none/resolve", {"outcome": "won"})
-    api.call("POST", f"/transactions/{tid}-absent/chargebacks", {"reason": "fraud"})
-
-    with monkeypatch.context() as patch:  # a bug: 500 with a correlation id
-        patch.setattr(refund_creation, "request_refund", _explode)
-        api.refund(tid, 100)
-
-
 def _explode(*_args: Any, **_kwargs: Any) -> Any:
     raise RuntimeError("a bug")
 
 
+@contextmanager
+def _broken_refunds() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(refund_creation, "request_refund", _explode)
+        yield
+
+
 @pytest.fixture(scope="module")
 def answers(recorder: Recorder) -> list[tuple[str, str, int, Any]]:
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        drive_every_route(recorder, monkeypatch)
+    drive_every_route(recorder, break_refunds=_broken_refunds)
     # The day's report, now that there are refunds on the clock's day
     day = recorder.runtime.services.clock().date().isoformat()
     recorder.call("GET", f"/reports/refunds?date={day}")
@@ -206,13 +93,7 @@ def test_every_field_of_every_answer_is_in_the_document(
     answers: list[tuple[str, str, int, Any]],
 ) -> None:
     seen: set[str] = set()
-    problems = []
-    for method, path, status, body in answers:
-        label, schema = documented_schema(method, path.split("?")[0], status)
-        problems += [f"{label}: {where}" for where in undeclared(body, schema, "$", seen)]
-        validator = Draft202012Validator({**schema, "components": DOCUMENT["components"]})
-        problems += [f"{label}: {error.message}" for error in validator.iter_errors(body)]
-    assert problems == []
+    assert contract_problems(answers, seen) == []
     # the fields the document used to leave out were all in these answers, and are declared now
     assert {
         "$.summary.payment_status",
