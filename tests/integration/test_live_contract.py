@@ -17,11 +17,16 @@ import pytest
 
 from refund_service.api.auth import ROUTE_SCOPES, route_template
 from tests.integration.conftest import RunningStack, start_stack, stop_stack
-from tests.support.openapi_contract import DOCUMENT, contract_problems, drive_every_route, new_key
+from tests.support.openapi_contract import (
+    DOCUMENT,
+    RefundRequests,
+    contract_problems,
+    drive_every_route,
+)
 
 
 @dataclass
-class LiveRecorder:
+class LiveRecorder(RefundRequests):
     """Sends requests to the running stack and keeps every answer it got."""
 
     stack: RunningStack
@@ -44,14 +49,6 @@ class LiveRecorder:
         )
         self.answers.append((method, path, status, payload))
         return status, payload, answer_headers
-
-    def refund(
-        self, transaction_id: str, amount: int | None = None, key: str | None = None, **fields: Any
-    ) -> tuple[int, Any, dict[str, str]]:
-        body: dict[str, Any] = {"transaction_id": transaction_id, "reason": "other", **fields}
-        if amount is not None:
-            body["amount"] = amount
-        return self.call("POST", "/refunds", body, headers={"Idempotency-Key": key or new_key()})
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -88,6 +89,21 @@ class Client(Protocol):
 
 def new_key() -> str:
     return f"key-{uuid.uuid4().hex}"
+
+
+class RefundRequests(ABC):
+    """`refund` for a client that has `call`: POST /refunds with a fresh key unless given."""
+
+    @abstractmethod
+    def call(self, method: str, path: str, body: Any = None, **options: Any) -> Any: ...
+
+    def refund(
+        self, transaction_id: str, amount: int | None = None, key: str | None = None, **fields: Any
+    ) -> Any:
+        body: dict[str, Any] = {"transaction_id": transaction_id, "reason": "other", **fields}
+        if amount is not None:
+            body["amount"] = amount
+        return self.call("POST", "/refunds", body, headers={"Idempotency-Key": key or new_key()})
 
 
 def pay(api: Client, transaction_id: str, **fields: Any) -> dict[str, Any]:

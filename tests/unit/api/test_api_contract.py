@@ -22,17 +22,18 @@ from refund_service.api.auth import ROUTE_SCOPES, route_template
 from refund_service.api.refund_creation import RefundCreator
 from refund_service.api.runtime import ApiRuntime
 from tests.support.openapi_contract import (
+    RefundRequests,
     contract_problems,
     documented_schema,
     drive_every_route,
     undeclared,
 )
 from tests.support.world import MutableClock, make_world
-from tests.unit.api.conftest import Answer, MotoAccount, new_key, sender
+from tests.unit.api.conftest import Answer, MotoAccount, sender
 
 
 @dataclass
-class Recorder:
+class Recorder(RefundRequests):
     """Sends requests through the real handler and keeps every answer it got."""
 
     runtime: ApiRuntime
@@ -45,14 +46,6 @@ class Recorder:
         status, payload, headers = self._send(method, path, body, **options)
         self.answers.append((method, path, status, payload))
         return status, payload, headers
-
-    def refund(
-        self, transaction_id: str, amount: int | None = None, key: str | None = None, **fields: Any
-    ) -> Answer:
-        body: dict[str, Any] = {"transaction_id": transaction_id, "reason": "other", **fields}
-        if amount is not None:
-            body["amount"] = amount
-        return self.call("POST", "/refunds", body, headers={"Idempotency-Key": key or new_key()})
 
 
 @pytest.fixture(scope="module")
