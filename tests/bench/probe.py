@@ -147,13 +147,34 @@ def first_fx(payments: list[str]) -> dict[str, Any]:
     }
 
 
-class CallCounter:
-    """Counts AWS API calls (not HTTP attempts) by service, operation and purpose."""
+class CallRecorder:
+    """Counts AWS API calls (not HTTP attempts) by service, operation and purpose, and times them.
+
+    A call is timed from its client's first event (`provide-client-params`, before parameter
+    validation and serialization) to `after-call` (response parsed), or `after-call-error` when
+    no response came: everything botocore does for it, retries and the network included. The
+    start is kept in the call's own context dict, so calls from other threads cannot mix.
+    """
+
+    STARTED = "bench_started"
+    KEY = "bench_key"
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.timed: Counter[str] = Counter()
+        self.ms: Counter[str] = Counter()
 
-    def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+    def register(self, client: Any) -> None:
+        events = client.meta.events
+        events.register("provide-client-params.*.*", self.start)
+        events.register("before-call.*.*", self.count)
+        events.register("after-call.*.*", self.stop)
+        events.register("after-call-error.*.*", self.stop)
+
+    def start(self, context: dict[str, Any], **_: Any) -> None:
+        context[self.STARTED] = time.perf_counter()
+
+    def count(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         body = params.get("body") or b""
         body = body if isinstance(body, bytes) else str(body).encode()
         service = model.service_model.service_name
@@ -165,25 +186,39 @@ class CallCounter:
             purpose = "ledger"
         else:
             purpose = service
-        self.calls[f"{service}:{model.name}:{purpose}"] += 1
+        key = f"{service}:{model.name}:{purpose}"
+        self.calls[key] += 1
+        context[self.KEY] = key
 
-    def take(self) -> dict[str, int]:
-        taken = dict(self.calls)
-        self.calls.clear()
+    def stop(self, context: dict[str, Any], **_: Any) -> None:
+        key, started = context.pop(self.KEY, None), context.pop(self.STARTED, None)
+        if key is not None and started is not None:
+            self.ms[key] += (time.perf_counter() - started) * 1000
+            self.timed[key] += 1
+
+    def take(self) -> dict[str, Any]:
+        """What the calls since the last take made: counts, and timed counts and ms per key."""
+        taken = {"calls": dict(self.calls), "timed": dict(self.timed), "ms": dict(self.ms)}
+        for counter in (self.calls, self.timed, self.ms):
+            counter.clear()
         return taken
 
 
 def aws_calls(payments: list[str]) -> dict[str, Any]:
+    """Refunds in one process, each with its calls, their times and its own wall time."""
     from refund_service.bootstrap import aws_client
     from refund_service.handlers import api
 
-    counter = CallCounter()
+    recorder = CallRecorder()
     for service in ("dynamodb", "kms", "cloudwatch"):
-        aws_client(service).meta.events.register("before-call.*.*", counter)
+        recorder.register(aws_client(service))
     results = []
     for transaction_id in payments:
-        answer = api.handler(refund_event(transaction_id, 1), Context())
-        results.append({"status": answer["statusCode"], "calls": counter.take()})
+        request = refund_event(transaction_id, 1)
+        started = time.perf_counter()
+        answer = api.handler(request, Context())
+        wall_ms = (time.perf_counter() - started) * 1000
+        results.append({"status": answer["statusCode"], "wall_ms": wall_ms, **recorder.take()})
     return {"first": results[0], "warm": results[1:]}
 
 

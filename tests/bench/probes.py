@@ -214,11 +214,88 @@ def first_fx(stack: BenchStack, runs: int = 5) -> FirstFx:
     return result
 
 
+# The stages of a warm refund's wall time that are AWS calls, by the purpose the probe gives them.
+STAGES = {
+    "ledger": "the ledger's DynamoDB calls",
+    "idempotency": "Powertools idempotency",
+    "processor stand-in": "the simulated processor's memory (its own DynamoDB calls)",
+    "kms": "KMS",
+}
+REMAINDER = "remainder"  # what no AWS call took: Python, validation, logging, tracing, resolver
+
+
+@dataclass(frozen=True)
+class Stage:
+    purpose: str  # a key of STAGES, another AWS service's purpose, or REMAINDER
+    ms: float  # mean per warm refund
+    operations: dict[str, float]  # operation -> mean timed calls per warm refund
+
+    @property
+    def calls(self) -> float:
+        return sum(self.operations.values())
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Where a mean warm refund's wall time goes; the stages sum to `total_ms`."""
+
+    total_ms: float
+    stages: list[Stage]
+    refunds: int
+
+    def stage(self, purpose: str) -> Stage:
+        return next(stage for stage in self.stages if stage.purpose == purpose)
+
+    def share(self, stage: Stage) -> float:
+        return stage.ms / self.total_ms if self.total_ms else 0.0
+
+
+@dataclass
+class WarmRefund:
+    """One warm refund of the aws-calls probe: its calls, their times, its own wall time."""
+
+    calls: dict[str, int]  # "service:operation:purpose" -> calls, counted at before-call
+    timed: dict[str, int]  # the same keys -> calls timed to their end
+    ms: dict[str, float]  # the same keys -> milliseconds those calls took
+    wall_ms: float
+
+
+def _stage(refunds: list[WarmRefund], purpose: str) -> Stage:
+    n = max(1, len(refunds))
+    ms = 0.0
+    operations: Counter[str] = Counter()
+    for refund in refunds:
+        for key, count in refund.timed.items():
+            _, operation, why = key.split(":")
+            if why == purpose:
+                operations[operation] += count
+                ms += refund.ms.get(key, 0.0)
+    return Stage(purpose, ms / n, {op: count / n for op, count in sorted(operations.items())})
+
+
+def profile(refunds: list[WarmRefund]) -> Profile:
+    """The mean over `refunds` of each stage; the remainder is what no AWS call took."""
+    seen = {key.split(":")[2] for refund in refunds for key in refund.timed}
+    purposes = [*STAGES, *sorted(seen - set(STAGES))]  # then any other service called
+    stages = [_stage(refunds, purpose) for purpose in purposes]
+    total = sum(r.wall_ms for r in refunds) / max(1, len(refunds))
+    stages.append(Stage(REMAINDER, total - sum(stage.ms for stage in stages), {}))
+    return Profile(total, stages, len(refunds))
+
+
 @dataclass
 class AwsCalls:
     first: dict[str, int]
-    warm: list[dict[str, int]]
+    warm_refunds: list[WarmRefund]
     statuses: list[int]
+
+    @property
+    def warm(self) -> list[dict[str, int]]:
+        return [refund.calls for refund in self.warm_refunds]
+
+    @property
+    def profile(self) -> Profile:
+        return profile(self.warm_refunds)
 
     def per_refund(self, service: str, purpose: str | None = None) -> float:
         """Mean calls per warm refund to `service` (optionally for one purpose)."""
@@ -253,6 +330,6 @@ def aws_calls(stack: BenchStack, refunds: int = 10) -> AwsCalls:
     """One warm process: the first refund (cold) is reported apart, then `refunds` more."""
     payments = seed_payments(stack, refunds + 1, "bench-calls")
     answer = run_probe(stack, "aws-calls", payments)
-    warm = answer["warm"]
-    statuses = [answer["first"]["status"], *(r["status"] for r in warm)]
-    return AwsCalls(answer["first"]["calls"], [r["calls"] for r in warm], statuses)
+    warm = [WarmRefund(r["calls"], r["timed"], r["ms"], r["wall_ms"]) for r in answer["warm"]]
+    statuses = [answer["first"]["status"], *(r["status"] for r in answer["warm"])]
+    return AwsCalls(answer["first"]["calls"], warm, statuses)

@@ -10,7 +10,18 @@ from datetime import UTC, datetime
 
 from tests.bench.client import LoadResult
 from tests.bench.growth import GrowthResult
-from tests.bench.probes import FLOOR_DYNAMODB, FLOOR_KMS, AwsCalls, ColdStart, FirstFx, Restore
+from tests.bench.probes import (
+    FLOOR_DYNAMODB,
+    FLOOR_KMS,
+    REMAINDER,
+    STAGES,
+    AwsCalls,
+    ColdStart,
+    FirstFx,
+    Profile,
+    Restore,
+    Stage,
+)
 from tests.bench.throughput import SHAPES
 from tests.bench.throughput import Row as LoadRow
 from tests.support.dynamodb_local import find_jar
@@ -264,6 +275,47 @@ def render_table(rows: list[TableRow]) -> str:
     return "\n".join(lines)
 
 
+def _stage_name(stage: Stage) -> str:
+    if stage.purpose == REMAINDER:
+        return "everything else: Python, validation, logging, tracing, the resolver"
+    label = STAGES.get(stage.purpose, f"other AWS calls ({stage.purpose})")
+    calls = ", ".join(f"{op} {count:g}" for op, count in stage.operations.items())
+    return f"{label}: {calls or 'no call'}"
+
+
+def render_profile(profile: Profile) -> str:
+    """Where a mean warm POST /refunds of row 2a's process spends its wall time."""
+    lines = ["| stage | ms per refund | share |", "|---|---:|---:|"]
+    lines += [
+        f"| {_stage_name(stage)} | {stage.ms:.1f} ms | {profile.share(stage):.0%} |"
+        for stage in profile.stages
+    ]
+    lines.append(
+        f"| **a warm POST /refunds, mean of {profile.refunds}** | **{profile.total_ms:.1f} ms** "
+        "| **100%** |"
+    )
+    return "\n".join(lines)
+
+
+PROFILE_READING = (
+    "Measured in row 2a's warm process: the API handler called in-process (no gateway, no "
+    "HTTP), the first refund excluded, the mean over the same warm refunds. Each AWS call is "
+    "timed on a monotonic clock by botocore event hooks, from the client's first event "
+    "(`provide-client-params`, before validation and serialization) to `after-call` (the "
+    "response parsed): signing, the loopback round trip to DynamoDB Local or moto and any retry "
+    "are in its stage, and its calls are summed per stage per refund. The last stage is the "
+    "refund's wall time less all of its calls: the service's own work, including X-Ray's "
+    "subsegments around each call and the conversion of items to and from DynamoDB's JSON. "
+    "DynamoDB Local is slower than DynamoDB, so on AWS the call stages shrink and the remainder "
+    "weighs more; a real processor replaces the simulated processor's memory with one HTTPS "
+    "call, and KMS is paid once per data key, not by a warm refund."
+)
+
+
+def render_profile_section(profile: Profile) -> str:
+    return f"## Where a warm refund's time goes\n\n{render_profile(profile)}\n\n{PROFILE_READING}\n"
+
+
 def machine() -> str:
     jar = find_jar().parent.name.removeprefix("dynamodb_local_")
     return (
@@ -283,7 +335,7 @@ def readings(rows: list[TableRow]) -> str:
     return "\n".join(f"- **{', '.join(keys)}.** {reading}" for keys, reading in groups)
 
 
-def document(rows: list[TableRow], settings: str, seconds: float) -> str:
+def document(rows: list[TableRow], profile: Profile, settings: str, seconds: float) -> str:
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     return f"""# Performance
 
@@ -299,6 +351,7 @@ units carry over as they are.
 
 {render_table(rows)}
 
+{render_profile_section(profile)}
 ## How to read each row
 
 {readings(rows)}

@@ -164,12 +164,15 @@ def main(argv: list[str] | None = None) -> int:
     log("starting the local stack and a second DynamoDB Local, loopback only...")
     with bench_stack() as stack, dynamodb_local() as endpoint:
         growth_client = loopback_client("dynamodb", endpoint)
-        rows = run_bench(stack, growth_client, settings).rows
-        rows += search_rows(growth_client, settings)
+        result = run_bench(stack, growth_client, settings)
+        rows = result.rows + search_rows(growth_client, settings)
     seconds = time.monotonic() - started
+    profile = result.calls.profile
     print(report.render_table(rows))
+    print()
+    print(report.render_profile(profile))
     if not args.no_write:
-        args.out.write_text(report.document(rows, settings.describe(), seconds))
+        args.out.write_text(report.document(rows, profile, settings.describe(), seconds))
         log(f"written to {args.out} ({seconds:.0f} s)")
     return 0
 

@@ -11,6 +11,8 @@ from collections import Counter
 
 import pytest
 
+from tests.bench import report
+from tests.bench.probes import REMAINDER, STAGES
 from tests.bench.runner import BenchResult, BenchSettings, run_bench
 from tests.bench.stack import BenchStack, loopback_client
 from tests.bench.throughput import SameCallsCeiling
@@ -121,6 +123,44 @@ def test_a_warm_refund_makes_five_dynamodb_calls_and_no_kms_call(bench: BenchRes
     }
     assert calls.per_refund("kms") == 0
     assert calls.first.get("kms:GenerateDataKey:kms") == 1
+
+
+def test_the_profile_splits_a_warm_refund_into_stages_that_sum_to_its_time(
+    bench: BenchResult,
+) -> None:
+    profile = bench.calls.profile
+    assert profile.refunds == SETTINGS.warm_refunds
+    assert [stage.purpose for stage in profile.stages] == [*STAGES, REMAINDER]
+    assert profile.total_ms > 0
+    assert all(stage.ms >= 0 for stage in profile.stages), profile.stages
+    assert sum(stage.ms for stage in profile.stages) == pytest.approx(profile.total_ms)
+    # every call counted at before-call was timed to its end, in the stage of its purpose
+    for refund in bench.calls.warm_refunds:
+        assert refund.timed == refund.calls
+        assert sum(refund.ms.values()) < refund.wall_ms
+    ledger = profile.stage("ledger")
+    assert ledger.operations == {"BatchGetItem": 1, "TransactWriteItems": 2}
+    assert ledger.ms > 0
+    assert profile.stage("idempotency").operations == {"PutItem": 1, "UpdateItem": 1}
+    stand_in = profile.stage("processor stand-in")
+    assert stand_in.calls == bench.calls.per_refund("dynamodb", "processor stand-in") > 0
+    kms = profile.stage("kms")
+    assert (kms.ms, kms.calls) == (0, 0)
+
+
+def test_the_printed_profile_sums_to_its_total_within_rounding(bench: BenchResult) -> None:
+    profile = bench.calls.profile
+    printed = report.render_profile(profile).splitlines()[2:]
+    cells = [line.strip("|").split("|") for line in printed]
+    ms = [float(cell[1].strip(" *").removesuffix(" ms")) for cell in cells]
+    *stages, total = ms
+    assert len(stages) == len(profile.stages)
+    assert total == round(profile.total_ms, 1)
+    assert sum(stages) == pytest.approx(total, abs=0.05 * len(stages))
+    shares = [int(cell[2].strip(" *").removesuffix("%")) for cell in cells[:-1]]
+    assert abs(sum(shares) - 100) <= len(shares) // 2 + 1
+    document = report.document(bench.rows, profile, "smoke", 1.0)
+    assert report.render_table(bench.rows) + "\n\n## Where a warm refund's time goes" in document
 
 
 def test_every_load_row_answers_and_distinct_payments_all_succeed(bench: BenchResult) -> None:
