@@ -276,18 +276,21 @@ class SameCallsCeiling(CeilingRefunds):
             raise ValueError(f"no ceiling call for {sorted(unknown)}")
         # The service reads a refund's head and its key's pointer by key (decision 0025), and
         # writes the pointer with the reservation; the floor's Query stands in otherwise.
-        self.reads_by_key = round(per_refund.get("dynamodb:BatchGetItem:ledger", 0)) >= 1
+        self.reads_by_key = round(per_refund.get("dynamodb:GetItem:ledger", 0)) >= 2
         self.refund_key = ""
 
     def _read(self, partition: str) -> int:
         if not self.reads_by_key:
             return super()._read(partition)
-        keys = [{"pk": {"S": partition}, "sk": {"S": sk}} for sk in ("HEAD", self.refund_key)]
-        answer = self.client.batch_get_item(
-            RequestItems={self.ledger: {"Keys": keys, "ConsistentRead": True}}
+        head, _pointer = (
+            self.client.get_item(
+                TableName=self.ledger,
+                Key={"pk": {"S": partition}, "sk": {"S": sk}},
+                ConsistentRead=True,
+            ).get("Item")
+            for sk in ("HEAD", self.refund_key)
         )
-        heads = [i for i in answer["Responses"][self.ledger] if i["sk"]["S"] == "HEAD"]
-        return int(heads[0]["version"]["N"]) if heads else 0
+        return int(head["version"]["N"]) if head else 0
 
     def _write(self, partition: str, version: int, refund: str, step: int) -> None:
         if not self.reads_by_key or step != 1:

@@ -61,7 +61,7 @@ class _Partition:
     refunds: dict[str, Refund] = field(default_factory=dict)
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
     audit: dict[int, AuditRecord] = field(default_factory=dict)
-    key_pointers: dict[str, str] = field(default_factory=dict)  # idempotency key -> refund id
+    key_pointers: dict[str, KeyClaim] = field(default_factory=dict)  # by idempotency key
 
 
 class InMemoryLedgerStore:
@@ -90,31 +90,29 @@ class InMemoryLedgerStore:
             head = _head(part.head) if part.head else Head(Summary(transaction_id))
             claim = None
             if idempotency_key is not None:
-                claim = KeyClaim(idempotency_key, part.key_pointers.get(idempotency_key))
+                claim = part.key_pointers.get(idempotency_key) or KeyClaim(idempotency_key)
         if head.summary.exists and head.payment_reference is None:  # recorded before pointers
             return replace(self.load(transaction_id), key_claim=claim)
         if claim is None or claim.refund_id is None:
             return TransactionState(head, key_claim=claim)
-        return replace(self._with_refund(head, claim.refund_id), key_claim=claim)
+        return replace(self._with_refunds(head, claim.named()), key_claim=claim)
 
     def load_refund(self, transaction_id: str, refund_id: str) -> TransactionState:
-        return self._with_refund(self.load_head(transaction_id), refund_id)
+        return self._with_refunds(self.load_head(transaction_id), (refund_id,))
 
-    def _with_refund(self, head: Head, refund_id: str) -> TransactionState:
+    def _with_refunds(self, head: Head, refund_ids: tuple[str, ...]) -> TransactionState:
         with self._lock:
             part = self._partitions.get(head.summary.transaction_id) or _Partition()
-            refund = part.refunds.get(refund_id)
-            if refund is None:
-                return TransactionState(head)
-            if read_before(head, refund):
-                raise ConcurrentUpdateError(f"{refund_id} changed after its head was read")
-            entries = tuple(part.entries[s] for s in sorted(refund.entry_seqs) if s in part.entries)
-            outcomes = (
-                {refund_id: deepcopy(part.outcomes[refund_id])}
-                if refund_id in part.outcomes
-                else {}
-            )
-            return TransactionState(head, entries, {refund_id: _refund(refund)}, outcomes)
+            refunds = {rid: part.refunds[rid] for rid in refund_ids if rid in part.refunds}
+            for refund_id, refund in refunds.items():
+                if read_before(head, refund):
+                    raise ConcurrentUpdateError(f"{refund_id} changed after its head was read")
+            seqs = sorted(s for refund in refunds.values() for s in refund.entry_seqs)
+            entries = tuple(part.entries[s] for s in seqs if s in part.entries)
+            kept = part.outcomes
+            outcomes = {rid: deepcopy(kept[rid]) for rid in refunds if rid in kept}
+            copies = {rid: _refund(refund) for rid, refund in refunds.items()}
+            return TransactionState(head, entries, copies, outcomes)
 
     def find_refund(self, refund_id: str) -> str | None:
         with self._lock:
@@ -197,7 +195,8 @@ class InMemoryLedgerStore:
                 self._partition(record.transaction_id).audit[record.seq] = _audit(record)
             self._aliases.update({alias: transaction_id for alias in change.payment_aliases})
             if change.key_move is not None:
-                part.key_pointers[change.key_move.key] = change.key_move.refund_id
+                move = change.key_move
+                part.key_pointers[move.key] = KeyClaim(move.key, move.refund_id, move.earlier)
             self.commits += 1
 
     def _check(self, part: _Partition, change: Change) -> None:
@@ -219,7 +218,8 @@ class InMemoryLedgerStore:
         ]
         taken += [f"payment alias {p}" for p in change.payment_aliases if p in self._aliases]
         move = change.key_move
-        if move is not None and part.key_pointers.get(move.key) != move.expected:
+        pointer = part.key_pointers.get(move.key) if move is not None else None
+        if move is not None and (pointer.refund_id if pointer else None) != move.expected:
             taken.append(f"the pointer of key {move.key!r}")
         if taken:
             raise ConcurrentUpdateError(f"already written: {', '.join(taken)}")

@@ -37,6 +37,13 @@ class KeyClaim:
 
     key: str
     refund_id: str | None = None  # None: no refund of this transaction was reserved under it
+    # The refunds the pointer named before, each failed as unsent when it moved on. One may
+    # still be paid late, and a retry under the key must then find it (decision 0025).
+    earlier: tuple[str, ...] = ()
+
+    def named(self) -> tuple[str, ...]:
+        """Every refund ever reserved under the key on this transaction, newest first."""
+        return (self.refund_id, *self.earlier) if self.refund_id else ()
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class KeyMove:
     key: str
     expected: str | None
     refund_id: str
+    earlier: tuple[str, ...] = ()  # what the moved pointer keeps naming: `expected` and before
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,8 @@ def after(state: TransactionState, change: Change) -> TransactionState:
     head = replace(change.head, stored=True)
     claim = state.key_claim
     if change.key_move is not None:
-        claim = KeyClaim(change.key_move.key, change.key_move.refund_id)
+        move = change.key_move
+        claim = KeyClaim(move.key, move.refund_id, move.earlier)
     return TransactionState(
         head, state.entries + change.entries, refunds, state.kept_outcomes, claim
     )
@@ -105,8 +114,9 @@ def claim_key(change: Change, state: TransactionState, refund: Refund) -> Change
     if key is None:
         return change
     claim = state.key_claim
-    expected = claim.refund_id if claim is not None and claim.key == key else None
-    return replace(change, key_move=KeyMove(key, expected, refund.refund_id))
+    named = claim.named() if claim is not None and claim.key == key else ()
+    expected = named[0] if named else None
+    return replace(change, key_move=KeyMove(key, expected, refund.refund_id, named))
 
 
 class ConcurrentUpdateError(Exception):

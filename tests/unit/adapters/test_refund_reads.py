@@ -184,7 +184,8 @@ def test_a_key_retried_after_a_retryable_failure_moves_to_the_new_refund(
 
     assert retried.refund_id == f"{tid}-REFUND-2" and retried.status is RefundStatus.SUCCESS
     assert again == retried  # the pointer names the new refund: the third attempt resumes it
-    assert store.load_for_refund(tid, "key-a").key_claim == KeyClaim("key-a", retried.refund_id)
+    claim = store.load_for_refund(tid, "key-a").key_claim
+    assert claim == KeyClaim("key-a", retried.refund_id, earlier=(unsent.refund_id,))
     assert store.load(tid).summary.refunded_amount == 1_000
 
 

@@ -74,12 +74,17 @@ def item_key(transaction_id: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": partition_key(transaction_id)}, "sk": {"S": sk}}
 
 
-def key_pointer_item(transaction_id: str, idempotency_key: str, refund_id: str) -> dict[str, Any]:
-    return {
+def key_pointer_item(
+    transaction_id: str, idempotency_key: str, refund_id: str, earlier: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    item: dict[str, Any] = {
         "pk": partition_key(transaction_id),
         "sk": key_sk(idempotency_key),
         "refund_id": refund_id,
     }
+    if earlier:
+        item["earlier"] = list(earlier)
+    return item
 
 
 def payment_alias_key(processor_reference: str) -> dict[str, str]:

@@ -93,50 +93,65 @@ class DynamoDBLedgerStore:
         return TransactionState(head, tuple(entries), refunds, outcomes)
 
     def load_for_refund(self, transaction_id: str, idempotency_key: str | None) -> TransactionState:
-        keys = [codec.item_key(transaction_id, codec.HEAD_SK)]
-        if idempotency_key is not None:
-            keys.append(codec.item_key(transaction_id, codec.key_sk(idempotency_key)))
-        # One BatchGetItem, whose keys may be read in either order. A pointer read before the
-        # head is guarded by its own condition at commit; one read after it names a refund
-        # that `_with_refund` finds newer than the head.
-        found = self._get_items(keys)
-        head_item = found.get(codec.HEAD_SK)
-        head = codec.head_from_item(head_item) if head_item else Head(Summary(transaction_id))
+        head = self.load_head(transaction_id)
+        # The pointer is read after the head, never with it: a reservation writes both at once,
+        # so a pointer read later names every refund the head holds under the key. One read
+        # before a reservation the head holds would miss it, and the request would be refused
+        # for the very amount its key already refunded. A pointer newer than the head names
+        # a refund `_with_refunds` finds newer than the head.
         claim = None
         if idempotency_key is not None:
-            pointer = found.get(codec.key_sk(idempotency_key))
-            claim = KeyClaim(idempotency_key, pointer["refund_id"] if pointer else None)
+            claim = self._key_claim(transaction_id, idempotency_key)
         if _recorded_before_pointers(head):
             return replace(self.load(transaction_id), key_claim=claim)
         if claim is None or claim.refund_id is None:
             return TransactionState(head, key_claim=claim)
-        return replace(self._with_refund(head, claim.refund_id), key_claim=claim)
+        return replace(self._with_refunds(head, claim.named()), key_claim=claim)
+
+    def _key_claim(self, transaction_id: str, idempotency_key: str) -> KeyClaim:
+        item = self._client.get_item(
+            TableName=self._ledger,
+            Key=codec.item_key(transaction_id, codec.key_sk(idempotency_key)),
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None:
+            return KeyClaim(idempotency_key)
+        pointer = codec.deserialize(item)
+        return KeyClaim(idempotency_key, pointer["refund_id"], tuple(pointer.get("earlier", ())))
 
     def load_refund(self, transaction_id: str, refund_id: str) -> TransactionState:
-        return self._with_refund(self.load_head(transaction_id), refund_id)
+        return self._with_refunds(self.load_head(transaction_id), (refund_id,))
 
-    def _with_refund(self, head: Head, refund_id: str) -> TransactionState:
-        """`head` with one refund, its entries and its kept outcome, read after the head."""
+    def _with_refunds(self, head: Head, refund_ids: tuple[str, ...]) -> TransactionState:
+        """`head` with some of its refunds, their entries and kept outcomes, read after it."""
         transaction_id = head.summary.transaction_id
-        refund_sk, outcome_sk = codec.refund_sk(refund_id), codec.outcome_sk(refund_id)
         found = self._get_items(
-            [codec.item_key(transaction_id, refund_sk), codec.item_key(transaction_id, outcome_sk)]
+            codec.item_key(transaction_id, sk)
+            for refund_id in refund_ids
+            for sk in (codec.refund_sk(refund_id), codec.outcome_sk(refund_id))
         )
-        if refund_sk not in found:
-            return TransactionState(head)
-        refund = codec.refund_from_item(found[refund_sk])
-        if read_before(head, refund):  # the pair could mix two moments: read both again
-            raise ConcurrentUpdateError(f"{refund_id} changed after its head was read")
-        outcome = found.get(outcome_sk)
+        refunds, outcomes = {}, {}
+        for refund_id in refund_ids:
+            item = found.get(codec.refund_sk(refund_id))
+            if item is None:
+                continue
+            refund = codec.refund_from_item(item)
+            if read_before(head, refund):  # the pair could mix two moments: read both again
+                raise ConcurrentUpdateError(f"{refund_id} changed after its head was read")
+            refunds[refund_id] = refund
+            if outcome := found.get(codec.outcome_sk(refund_id)):
+                outcomes[refund_id] = outcome["result"]
         # Entries never change once written, so reading them last cannot mix two moments.
         entries = self._get_items(
-            codec.item_key(transaction_id, codec.entry_sk(seq)) for seq in refund.entry_seqs
+            codec.item_key(transaction_id, codec.entry_sk(seq))
+            for refund in refunds.values()
+            for seq in refund.entry_seqs
         )
         return TransactionState(
             head,
             tuple(codec.entry_from_item(entries[sk]) for sk in sorted(entries)),
-            {refund_id: refund},
-            {refund_id: outcome["result"]} if outcome else {},
+            refunds,
+            outcomes,
         )
 
     def _get_items(self, keys: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -409,7 +424,7 @@ class DynamoDBLedgerStore:
     def _pointer_put(self, transaction_id: str, move: KeyMove) -> dict[str, Any]:
         """The key's pointer, moved only from the refund the reservation saw it name: of two
         reservations under one key, one wins even if both read the head before either wrote."""
-        item = codec.key_pointer_item(transaction_id, move.key, move.refund_id)
+        item = codec.key_pointer_item(transaction_id, move.key, move.refund_id, move.earlier)
         if move.expected is None:
             return self._put_new(self._ledger, item)
         put: dict[str, Any] = {
