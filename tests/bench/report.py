@@ -159,8 +159,9 @@ def load_rows(rows: list[LoadRow], requests: int, time_limit: float) -> list[Tab
                 f"p50 {_ms(c.p50)}, p99 {_ms(c.p99)}"
                 + (f"; {c.retries} conflicts retried" if c.retries else ""),
                 _ratio(s.per_second, c.per_second),
-                "All requests contend for one payment's head item: each conflict re-reads the "
-                "partition and tries again, and the partition grows by three items per refund. "
+                "All requests contend for one payment's head item: each conflict reads the head "
+                "and the key's pointer again and tries again; the ceiling re-reads the partition, "
+                "which grows by three items per refund. "
                 f"The slowest request took {max(s.latencies_ms, default=0) / 1000:.0f} s (API "
                 "Gateway's HTTP API gives up after 30 s)."
                 if shared
