@@ -360,9 +360,9 @@ units carry over as they are.
 ## Reproduce
 
 `make bench` (half an hour or more: most of it fills tables for the growth, change-work and
-search rows; `python -m tests.bench --at-most 20000` took 30 minutes) prints this table and rewrites this file. `make fuzz` runs
-schemathesis against the stack's own OpenAPI document and `make stress` sends 2,000 mixed
-concurrent requests and then verifies every ledger and audit chain; `make test` runs a
-seconds-long version of all three (`tests/perf/`). Why the benchmark is built this way:
-[decision 0012](decisions/0012-benchmarks.md).
+search rows; `python -m tests.bench --at-most 20000` took 30 minutes) prints this table and
+rewrites this file. `make fuzz` runs schemathesis against the stack's own OpenAPI document
+and `make stress` sends 2,000 mixed concurrent requests and then verifies every ledger and
+audit chain; `make test` runs a seconds-long version of all three (`tests/perf/`). Why the
+benchmark is built this way: [decision 0012](decisions/0012-benchmarks.md).
 """
