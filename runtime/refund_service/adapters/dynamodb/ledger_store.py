@@ -109,15 +109,15 @@ class DynamoDBLedgerStore:
         return replace(self._with_refunds(head, claim.named()), key_claim=claim)
 
     def _key_claim(self, transaction_id: str, idempotency_key: str) -> KeyClaim:
-        item = self._client.get_item(
-            TableName=self._ledger,
-            Key=codec.item_key(transaction_id, codec.key_sk(idempotency_key)),
-            ConsistentRead=True,
-        ).get("Item")
-        if item is None:
+        pointer = self._get_item(codec.item_key(transaction_id, codec.key_sk(idempotency_key)))
+        if pointer is None:
             return KeyClaim(idempotency_key)
-        pointer = codec.deserialize(item)
         return KeyClaim(idempotency_key, pointer["refund_id"], tuple(pointer.get("earlier", ())))
+
+    def _get_item(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        """One ledger item by its low-level key, strongly consistent; None when absent."""
+        item = self._client.get_item(TableName=self._ledger, Key=key, ConsistentRead=True)
+        return codec.deserialize(item["Item"]) if "Item" in item else None
 
     def load_refund(self, transaction_id: str, refund_id: str) -> TransactionState:
         return self._with_refunds(self.load_head(transaction_id), (refund_id,))
@@ -207,12 +207,8 @@ class DynamoDBLedgerStore:
         return str(items[0]["pk"]["S"]).removeprefix("TXN#")
 
     def find_payment(self, processor_reference: str) -> str | None:
-        item = self._client.get_item(
-            TableName=self._ledger,
-            Key=codec.serialize(codec.payment_alias_key(processor_reference)),
-            ConsistentRead=True,
-        ).get("Item")
-        return str(item["transaction_id"]["S"]) if item else None
+        alias = self._get_item(codec.serialize(codec.payment_alias_key(processor_reference)))
+        return str(alias["transaction_id"]) if alias else None
 
     def pending_refunds(self, older_than: datetime, limit: int) -> list[PendingRefundRef]:
         refs: list[PendingRefundRef] = []
@@ -248,17 +244,8 @@ class DynamoDBLedgerStore:
             yield codec.audit_from_item(item)
 
     def load_head(self, transaction_id: str) -> Head:
-        item = self._client.get_item(
-            TableName=self._ledger,
-            Key={
-                "pk": {"S": codec.partition_key(transaction_id)},
-                "sk": {"S": codec.HEAD_SK},
-            },
-            ConsistentRead=True,
-        ).get("Item")
-        if item is None:
-            return Head(Summary(transaction_id))
-        return codec.head_from_item(codec.deserialize(item))
+        item = self._get_item(codec.item_key(transaction_id, codec.HEAD_SK))
+        return codec.head_from_item(item) if item else Head(Summary(transaction_id))
 
     def entries_page(
         self, transaction_id: str, after_seq: int, limit: int
