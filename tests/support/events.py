@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from local.events import payload_v2_event
@@ -42,3 +43,8 @@ def http_event(
         source_ip=source_ip,
         headers={"content-type": "application/json", **(headers or {})},
     )
+
+
+def new_key() -> str:
+    """A fresh Idempotency-Key."""
+    return f"key-{uuid.uuid4().hex}"

@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator
 
 from refund_service.api.auth import route_template
 from refund_service.api.openapi_document import render
+from tests.support.events import new_key
 
 DOCUMENT: dict[str, Any] = json.loads(render())
 JSON = "application/json"
@@ -85,10 +86,6 @@ class Client(Protocol):
     def refund(
         self, transaction_id: str, amount: int | None = None, key: str | None = None, **fields: Any
     ) -> Any: ...
-
-
-def new_key() -> str:
-    return f"key-{uuid.uuid4().hex}"
 
 
 class RefundRequests(ABC):

@@ -26,7 +26,7 @@ from refund_service.adapters.kms_envelope import KmsEnvelopeEncryptor
 from refund_service.api.app import build_app, handle
 from refund_service.api.refund_creation import RefundCreator
 from refund_service.api.runtime import ApiRuntime
-from tests.support.events import claims_for, http_event
+from tests.support.events import claims_for, http_event, new_key
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.world import MutableClock, World, make_world
 
@@ -74,10 +74,6 @@ def api_runtime(world: World) -> ApiRuntime:
 def call(api_runtime: ApiRuntime) -> Call:
     """Send one request through the real handler path; returns (status, body, headers)."""
     return sender(api_runtime)
-
-
-def new_key() -> str:
-    return f"key-{uuid.uuid4().hex}"
 
 
 @dataclass
