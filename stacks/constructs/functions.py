@@ -84,13 +84,19 @@ def _query_index(index: str) -> dict[str, tuple[str, ...]]:
 # (find_refund, pending_refunds), GetItem (find_payment, load_head), BatchGetItem (a refund's
 # reads: load_for_refund, load_refund; decision 0025) and Scan (transaction_ids), and writes
 # every change as one TransactWriteItems of conditional Puts on the ledger and audit tables,
-# which IAM authorizes as PutItem per item. No role can update, delete or batch-write ledger
+# which IAM authorizes as PutItem per item (and a keyed refusal's ConditionCheck as
+# ConditionCheckItem). No role can update, delete or batch-write ledger
 # entries or audit records.
 
-# API and webhooks: load, a refund's reads, find a refund by id or a payment by processor id,
-# commit.
+# Webhooks: load, settling's reads, find a refund by id or a payment by processor id, commit.
 LEDGER_REQUESTS = TableAccess(
     ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem"),
+    **_query_index(REFUND_ID_INDEX),
+)
+# API: the same, and a refusal under an idempotency key checks its key's pointer in its
+# commit (a ConditionCheck in the TransactWriteItems, decision 0025).
+LEDGER_REFUND_REQUESTS = TableAccess(
+    (*LEDGER_REQUESTS.actions, "dynamodb:ConditionCheckItem"),
     **_query_index(REFUND_ID_INDEX),
 )
 # Reconciler: the pending-refunds index, load, settling's reads (load_refund), commit.
@@ -175,7 +181,7 @@ API = FunctionSpec(
     description="HTTP API: refunds, rollbacks, payments, ledger and audit views",
     settings=ApiSettings,
     table_access=(
-        (LEDGER_TABLE, LEDGER_REQUESTS),
+        (LEDGER_TABLE, LEDGER_REFUND_REQUESTS),
         (AUDIT_TABLE, AUDIT_READ_AND_APPEND),
         (IDEMPOTENCY_TABLE, IDEMPOTENCY_RECORDS),
         (FX_RATES_TABLE, FX_RATES_READ),

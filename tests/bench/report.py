@@ -121,7 +121,7 @@ def aws_call_rows(calls: AwsCalls) -> list[TableRow]:
             f"{calls.service_dynamodb:g}: {detail}",
             f"floor {FLOOR_DYNAMODB}: Query 1, TransactWriteItems 2",
             _ratio(calls.service_dynamodb, FLOOR_DYNAMODB),
-            "The refund reads by key (a GetItem of its head, then one of its key's pointer, "
+            "The refund reads by key (one BatchGetItem of its head and its key's pointer, "
             "decision 0025) where the floor queries. Calls above the floor are what Powertools "
             "idempotency costs (decision 0026): a PutItem records the "
             "key as in progress before the work, an UpdateItem stores the answer for replays. "
@@ -191,7 +191,7 @@ def same_calls_rows(rows: list[LoadRow], requests: int, time_limit: float) -> li
                 _ratio(s.per_second, c.per_second),
                 "The ceiling makes exactly the DynamoDB calls row 2a counts per refund, in the "
                 "service's order: the idempotency PutItem, the read of the head and the key's "
-                "pointer (two GetItems), the reserving "
+                "pointer (one BatchGetItem), the reserving "
                 "TransactWriteItems, the simulated processor's own calls, the recording "
                 "TransactWriteItems and the idempotency UpdateItem. The ratio is the service's "
                 "overhead above its storage work: Python, validation, logging, tracing and the "
@@ -249,7 +249,7 @@ def growth_rows(g: GrowthResult) -> list[TableRow]:
             f"{g.capacity_many:g} RCU ({g.items_many} items read)",
             f"{g.capacity_few:g} RCU ({g.items_few} items read) with {g.earlier_few}",
             _ratio(g.capacity_many, g.capacity_few),
-            "A refund reads its payment's head, then its key's pointer, by key (two GetItems, "
+            "A refund reads its payment's head and its key's pointer by key (one BatchGetItem, "
             "decision 0025), not the payment's partition: what it reads does not grow with the "
             "payment's history. DynamoDB Local charges nothing for a key it does not find; "
             "DynamoDB charges 0.5 RCU for each, so expect 2 RCU there.",

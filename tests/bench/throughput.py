@@ -274,22 +274,29 @@ class SameCallsCeiling(CeilingRefunds):
         unknown = set(self.counts) - set(_EXTRA_CALLS)
         if unknown:
             raise ValueError(f"no ceiling call for {sorted(unknown)}")
-        # The service reads a refund's head and its key's pointer by key (decision 0025), and
-        # writes the pointer with the reservation; the floor's Query stands in otherwise.
-        self.reads_by_key = round(per_refund.get("dynamodb:GetItem:ledger", 0)) >= 2
+        # The service reads a refund's head and its key's pointer by key (decision 0025): in
+        # one BatchGetItem, or in two GetItems, as row 2a counted. It writes the pointer with
+        # the reservation. The floor's Query stands in otherwise.
+        self.batch_read = round(per_refund.get("dynamodb:BatchGetItem:ledger", 0)) >= 1
+        got = round(per_refund.get("dynamodb:GetItem:ledger", 0))
+        self.reads_by_key = self.batch_read or got >= 2
         self.refund_key = ""
 
     def _read(self, partition: str) -> int:
         if not self.reads_by_key:
             return super()._read(partition)
-        head, _pointer = (
-            self.client.get_item(
-                TableName=self.ledger,
-                Key={"pk": {"S": partition}, "sk": {"S": sk}},
-                ConsistentRead=True,
-            ).get("Item")
-            for sk in ("HEAD", self.refund_key)
-        )
+        keys = [{"pk": {"S": partition}, "sk": {"S": sk}} for sk in ("HEAD", self.refund_key)]
+        if self.batch_read:
+            request = {self.ledger: {"Keys": keys, "ConsistentRead": True}}
+            found = self.client.batch_get_item(RequestItems=request)["Responses"][self.ledger]
+        else:
+            found = [
+                self.client.get_item(TableName=self.ledger, Key=key, ConsistentRead=True).get(
+                    "Item", {}
+                )
+                for key in keys
+            ]
+        head = next((item for item in found if item.get("sk", {}).get("S") == "HEAD"), None)
         return int(head["version"]["N"]) if head else 0
 
     def _write(self, partition: str, version: int, refund: str, step: int) -> None:

@@ -23,7 +23,7 @@ from tests.infra.conftest import REPO_ROOT, Synthesized, arn_of, cdk_json_contex
 
 # What each function's code calls, by resource. The ledger store reads with Query, GetItem and
 # BatchGetItem (a refund's reads, decision 0025) and writes every change as conditional Puts in
-# one TransactWriteItems (ledger and audit).
+# one TransactWriteItems (ledger and audit), with a ConditionCheck for a keyed refusal (API).
 TABLE_KEY_WRITES = {
     "key:tables": {"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"}
 }
@@ -34,12 +34,14 @@ DEAD_LETTERS = {
 # With the simulated processor (cdk.json's): its memory is in the idempotency table.
 EXPECTED_DATA_GRANTS = {
     "Api": {
-        # load, find_payment (POST /transactions), a refund's reads, commit; GET /refunds/{id}
+        # load, find_payment (POST /transactions), a refund's reads, commit, a keyed
+        # refusal's check of its key's pointer; GET /refunds/{id}
         "ledger": {
             "dynamodb:GetItem",
             "dynamodb:BatchGetItem",
             "dynamodb:Query",
             "dynamodb:PutItem",
+            "dynamodb:ConditionCheckItem",
         },
         "ledger/index/refund-id": {"dynamodb:Query"},
         # GET .../audit, commit
@@ -374,7 +376,9 @@ RUNTIME_DYNAMODB_CALLS = {
     "adapters/dynamodb/pending_window.py": {"query"},
     "adapters/dynamodb/segment_scan.py": {"scan"},
 }
-TRANSACT_ITEM_KINDS = {"Put"}  # the ledger store's TransactWriteItems: conditional Puts only
+# The ledger store's TransactWriteItems: conditional Puts, and a keyed refusal's ConditionCheck
+# of its key's pointer (ConditionCheckItem, granted to the API only).
+TRANSACT_ITEM_KINDS = {"Put", "ConditionCheck"}
 _CLIENT_CALL = re.compile(
     r"\.(get_item|put_item|update_item|delete_item|query|scan|batch_get_item|"
     r"batch_write_item|transact_write_items|transact_get_items|execute_statement)\("

@@ -98,7 +98,7 @@ def test_the_same_calls_ceiling_makes_exactly_the_calls_of_a_refund(
             per_refund[operation] += round(count)
     assert made == per_refund
     assert made["TransactWriteItems"] == 2
-    assert made["Query"] == 0  # the ledger reads by key: head, then pointer (decision 0025)
+    assert made["Query"] == 0  # the ledger reads by key: head and pointer (decision 0025)
 
 
 def test_sixty_four_clients_see_no_connection_error(bench: BenchResult) -> None:
@@ -108,13 +108,13 @@ def test_sixty_four_clients_see_no_connection_error(bench: BenchResult) -> None:
     assert wide.done > 0 and wide.outcomes == {"ok": wide.done}
 
 
-def test_a_warm_refund_makes_six_dynamodb_calls_and_no_kms_call(bench: BenchResult) -> None:
+def test_a_warm_refund_makes_five_dynamodb_calls_and_no_kms_call(bench: BenchResult) -> None:
     calls = bench.calls
     assert set(calls.statuses) == {200}
-    assert calls.service_dynamodb == 6
-    assert calls.per_refund("dynamodb", "ledger") == 4
+    assert calls.service_dynamodb == 5
+    assert calls.per_refund("dynamodb", "ledger") == 3
     assert calls.by_operation({"ledger"}) == {
-        "dynamodb:GetItem:ledger": 2,  # the head, then the key's pointer (decision 0025)
+        "dynamodb:BatchGetItem:ledger": 1,  # the head and the key's pointer (decision 0025)
         "dynamodb:TransactWriteItems:ledger": 2,
     }
     assert calls.by_operation({"idempotency"}) == {
@@ -139,7 +139,7 @@ def test_the_profile_splits_a_warm_refund_into_stages_that_sum_to_its_time(
         assert refund.timed == refund.calls
         assert sum(refund.ms.values()) < refund.wall_ms
     ledger = profile.stage("ledger")
-    assert ledger.operations == {"GetItem": 2, "TransactWriteItems": 2}
+    assert ledger.operations == {"BatchGetItem": 1, "TransactWriteItems": 2}
     assert ledger.ms > 0
     assert profile.stage("idempotency").operations == {"PutItem": 1, "UpdateItem": 1}
     stand_in = profile.stage("processor stand-in")

@@ -3,11 +3,13 @@
 What the DynamoDB store guarantees, this one does too (tests/unit/service/test_memory_store.py
 runs the same contract against both):
 - a commit is all-or-nothing and raises ConcurrentUpdateError when the stored head's audit
-  chain moved on (or, for a first write, when a head already exists);
+  chain moved on (or, for a first write, when a head already exists), or when the refusal
+  tally a count is conditional on (`repeat_guard`) moved on;
 - entries, audit records and payment aliases are written only if they do not exist yet,
   otherwise the whole commit fails with ConcurrentUpdateError; refund records are replaced;
 - the first kept outcome for a refund stays;
-- an idempotency key's pointer moves only from the refund the commit expects it to name, and
+- an idempotency key's pointer moves only from the refund the commit expects it to name, a
+  refusal under a key commits only if the pointer still names what it read, and
   `load_for_refund` / `load_refund` return the same part of a transaction as the DynamoDB reads;
 - the pending-refunds "index" holds pending refunds with a `pending_since`, compared as text
   and listed oldest first, like the sparse GSI.
@@ -206,6 +208,10 @@ class InMemoryLedgerStore:
             moved = part.head is None or part.head.chain != expected.chain
         else:
             moved = part.head is not None
+        if change.repeat_guard is not None and part.head is not None:
+            fingerprint, count = change.repeat_guard
+            tally = part.head.repeats.get(fingerprint)
+            moved = moved or tally is None or tally.count != count
         if moved:
             raise ConcurrentUpdateError(
                 f"{change.head.summary.transaction_id}: the head moved on since it was read"
@@ -218,12 +224,20 @@ class InMemoryLedgerStore:
         ]
         taken += [f"payment alias {p}" for p in change.payment_aliases if p in self._aliases]
         move = change.key_move
-        pointer = part.key_pointers.get(move.key) if move is not None else None
-        if move is not None and (pointer.refund_id if pointer else None) != move.expected:
+        if move is not None and _named(part, move.key) != move.expected:
             taken.append(f"the pointer of key {move.key!r}")
+        guard = change.key_guard
+        if guard is not None and _named(part, guard.key) != guard.refund_id:
+            taken.append(f"the pointer of key {guard.key!r}, since it was read")
         if taken:
             raise ConcurrentUpdateError(f"already written: {', '.join(taken)}")
 
     def _audit_of(self, transaction_id: str) -> dict[int, AuditRecord]:
         part = self._partitions.get(transaction_id)
         return part.audit if part else {}
+
+
+def _named(part: _Partition, key: str) -> str | None:
+    """The refund a key's pointer names now; None when there is no pointer."""
+    pointer = part.key_pointers.get(key)
+    return pointer.refund_id if pointer is not None else None

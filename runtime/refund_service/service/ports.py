@@ -91,6 +91,10 @@ class Change:
     repeat_guard: tuple[str, int] | None = None
     touched_at: str = ""  # the head's updated_at when the change writes no audit record
     key_move: KeyMove | None = None  # a reservation under an idempotency key
+    # A refusal under an idempotency key: the commit fails if the key's pointer no longer
+    # names what the refusal read (decision 0025). Head and pointer are read in one batch,
+    # so the pointer may predate a reservation the head holds; the refusal is then redone.
+    key_guard: KeyClaim | None = None
 
 
 def after(state: TransactionState, change: Change) -> TransactionState:
@@ -119,6 +123,15 @@ def claim_key(change: Change, state: TransactionState, refund: Refund) -> Change
     return replace(change, key_move=KeyMove(key, expected, refund.refund_id, named))
 
 
+def guard_key(change: Change, state: TransactionState) -> Change:
+    """A refusal's change, conditional on the key's pointer as `state` read it: a refusal
+    decided on a pointer older than its head (a same-key reservation it did not see) must
+    not commit, or a request would be refused the amount its own key refunded."""
+    if state.key_claim is None:
+        return change
+    return replace(change, key_guard=state.key_claim)
+
+
 class ConcurrentUpdateError(Exception):
     """The transaction's head changed between read and write; read and decide again."""
 
@@ -143,11 +156,13 @@ class LedgerStore(Protocol):
         ...
 
     def load_for_refund(self, transaction_id: str, idempotency_key: str | None) -> TransactionState:
-        """What a reservation reads, whatever the payment's history: the head, the pointer of
-        the idempotency key (`key_claim`) and, if the key names a refund, that refund with its
-        entries and kept outcome, read after the head. ConcurrentUpdateError if the refund
-        holds an entry the head does not (`read_before`): read again. A head recorded before
-        pointers existed (no `payment_reference`) is read whole, as `load` does."""
+        """What a reservation reads, whatever the payment's history: the head and the pointer
+        of the idempotency key (`key_claim`), together and not as one snapshot, then, if the
+        key names refunds, those refunds with their entries and kept outcomes.
+        ConcurrentUpdateError if a refund holds an entry the head does not (`read_before`):
+        read again. A pointer older than the head is caught at commit (`KeyMove.expected`,
+        `Change.key_guard`). A head recorded before pointers existed (no
+        `payment_reference`) is read whole, as `load` does."""
         ...
 
     def load_refund(self, transaction_id: str, refund_id: str) -> TransactionState:
@@ -158,7 +173,8 @@ class LedgerStore(Protocol):
 
     def commit(self, change: Change) -> None:
         """Write a change atomically; ConcurrentUpdateError if the head moved on, or if its
-        key's pointer no longer names the refund it expects."""
+        key's pointer no longer names the refund it expects (`key_move`) or what the change
+        read (`key_guard`)."""
         ...
 
     def keep_outcome(self, transaction_id: str, refund_id: str, result: dict[str, Any]) -> None:

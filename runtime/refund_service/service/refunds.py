@@ -31,7 +31,14 @@ from refund_service.service import unit_of_work
 from refund_service.service.changes import ChangeBuilder, reserve_refund
 from refund_service.service.context import Caller, Services, timestamp
 from refund_service.service.payments import payment_reference
-from refund_service.service.ports import Change, Head, TransactionState, after, claim_key
+from refund_service.service.ports import (
+    Change,
+    Head,
+    TransactionState,
+    after,
+    claim_key,
+    guard_key,
+)
 from refund_service.service.processor_calls import SEND_MARGIN, processor_request, send_deadline
 from refund_service.service.refusals import unknown_transaction
 from refund_service.service.settlement import settle
@@ -173,10 +180,12 @@ def _rejection(
 ) -> Refusal:
     """A refusal, audited: the full records for the first of its kind in a window, then one
     record at each power of two, and in between only the count. A refusal on a transaction
-    that does not exist is counted, never stored."""
+    that does not exist is counted, never stored. Under an idempotency key, the refusal
+    commits only if the key's pointer still names what was read (`guard_key`)."""
     if not builder.state.summary.exists:
         return unknown_transaction(refusal)
-    return Refusal(refusal, _rejection_change(builder, cmd, caller, refusal))
+    change = _rejection_change(builder, cmd, caller, refusal)
+    return Refusal(refusal, guard_key(change, builder.state))
 
 
 def _rejection_change(

@@ -272,6 +272,45 @@ def test_another_key_has_its_own_pointer(store: LedgerStore) -> None:
     assert store.load_for_refund("txn-1", "key-b").key_claim == KeyClaim("key-b", other_id)
 
 
+def _refusal(state: TransactionState, claim: KeyClaim) -> Change:
+    """A refusal's audit record, conditional on the key's pointer as `claim` read it."""
+    builder = ChangeBuilder(state, NOW, USER.initiator, "corr")
+    builder.audit(AuditAction.REFUND_REJECTED, amount=1_000, currency="USD")
+    return replace(builder.build(as_fact=True), key_guard=claim)
+
+
+@pytest.mark.parametrize("read", [None, "txn-1-REFUND-7"])
+def test_a_keyed_refusal_commits_only_while_the_pointer_is_as_it_read_it(
+    store: LedgerStore, read: str | None
+) -> None:
+    # Given key-a's pointer naming a refund
+    reserved, reserved_id = _reservation(_paid_with_reference(store), "key-a", None)
+    store.commit(reserved)
+    # When a refusal decided on the current head read the pointer absent, or naming another
+    current = store.load("txn-1")
+    stale = _refusal(current, KeyClaim("key-a", read))
+    before = _snapshot(store, "txn-1")
+    # Then nothing of it is written, although its head condition holds
+    with pytest.raises(ConcurrentUpdateError):
+        store.commit(stale)
+    assert _snapshot(store, "txn-1") == before
+    # And the refusal that read the pointer as it is commits, and moves no pointer
+    store.commit(_refusal(current, KeyClaim("key-a", reserved_id)))
+    assert store.load("txn-1").head.chain.seq > current.head.chain.seq
+    assert store.load_for_refund("txn-1", "key-a").key_claim == KeyClaim("key-a", reserved_id)
+
+
+def test_a_keyed_refusal_that_read_no_pointer_commits_while_there_is_none(
+    store: LedgerStore,
+) -> None:
+    current = _paid_with_reference(store)
+
+    store.commit(_refusal(current, KeyClaim("key-a")))
+
+    assert store.load("txn-1").head.chain.seq > current.head.chain.seq
+    assert store.load_for_refund("txn-1", "key-a").key_claim == KeyClaim("key-a")
+
+
 # --- payments recorded before pointers --------------------------------------------------------
 
 

@@ -1,10 +1,12 @@
 """Attacks on the history-independent reads of a refund (decision 0025).
 
-Single-threaded, on moto through the real DynamoDB store. A reservation reads its head, then
-its key's pointer: the client is wrapped so that another request commits between the two, the
-interleaving a real table may produce, made deterministic. (A pointer read before the head,
-possible when both came in one BatchGetItem, let a request miss the reservation its head
-already held and be refused for the amount its own key had refunded.)
+Single-threaded, on moto through the real DynamoDB store. A reservation reads its head and its
+key's pointer in one BatchGetItem, two reads that a real table may answer from either side of
+another request's commit. The client is wrapped so that the batch reads one item, another
+request commits, then the batch reads the other: in both orders, made deterministic. (A
+pointer read before a reservation its head already held once let a request be refused for the
+amount its own key had refunded: a keyed refusal now commits only while the pointer is as it
+read it.)
 """
 
 from __future__ import annotations
@@ -40,26 +42,37 @@ def refund(world: World, tid: str, amount: int | None, key: str = KEY) -> Refund
     return request_refund(world.services, command, USER)
 
 
-class CommitBeforePointerRead:
-    """The ledger's client, except that the next read of a key pointer first runs `between`:
-    another request commits after this one read its head and before it reads the pointer."""
+class CommitWithinBatchRead:
+    """The ledger's client, except that the next batch read of a head with a key pointer reads
+    `first` ("HEAD" or "KEY"), lets another request commit (`between`), then reads the other:
+    the batch's two strongly consistent reads fall on either side of that commit."""
 
-    def __init__(self, inner: Any, between: Callable[[], None]):
-        self.inner = inner
+    def __init__(self, inner: Any, between: Callable[[], None], first: str):
+        self.inner, self.first = inner, first
         self.between: Callable[[], None] | None = between
-        self.reads: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def get_item(self, **kwargs: Any) -> dict[str, Any]:
-        sk = kwargs["Key"]["sk"]["S"]
-        self.reads.append(sk.split("#")[0])
-        if sk.startswith("KEY#") and self.between is not None:
-            between, self.between = self.between, None
-            between()
-        answer: dict[str, Any] = self.inner.get_item(**kwargs)
-        return answer
+    def batch_get_item(self, **kwargs: Any) -> dict[str, Any]:
+        [(table, request)] = kwargs["RequestItems"].items()
+        kinds = [key["sk"]["S"].split("#")[0] for key in request["Keys"]]
+        if self.between is None or sorted(kinds) != ["HEAD", "KEY"]:
+            answer: dict[str, Any] = self.inner.batch_get_item(**kwargs)
+            return answer
+        between, self.between = self.between, None
+        ordered = sorted(
+            request["Keys"], key=lambda key: key["sk"]["S"].split("#")[0] != self.first
+        )
+        items = [self._read(table, ordered[0])]
+        between()
+        items.append(self._read(table, ordered[1]))
+        return {"Responses": {table: [item for item in items if item is not None]}}
+
+    def _read(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        found = self.inner.get_item(TableName=table, Key=key, ConsistentRead=True)
+        item: dict[str, Any] | None = found.get("Item")
+        return item
 
 
 class UnreachableFor:
@@ -85,28 +98,32 @@ class UnreachableFor:
         return self.inner.refunds_between(since, until)
 
 
+@pytest.mark.parametrize("first_read", ["HEAD", "KEY"])
 def test_a_same_key_request_whose_first_reservation_commits_between_its_reads_resumes_it(
-    world: World,
+    world: World, first_read: str
 ) -> None:
     # Given a payment, and two requests under one key for all of it
     tid = world.pay(amount=10_000)
     first: list[RefundOutcome] = []
     store = world.store
-    # When the second reads the head, then the first commits and is paid, then the second
-    # reads the key's pointer
-    client = CommitBeforePointerRead(
-        store._client, lambda: first.append(refund(world, tid, 10_000))
+    # When the second's batch reads one of head and pointer, then the first commits and is
+    # paid, then the batch reads the other
+    client = CommitWithinBatchRead(
+        store._client, lambda: first.append(refund(world, tid, 10_000)), first_read
     )
     store._client = client
     second = refund(world, tid, 10_000)
-    assert client.reads[:2] == ["HEAD", "KEY"]  # the pointer is never read before the head
+    assert client.between is None  # the commit did fall between the two reads
     # Then the second resumes the first's refund, as one Query of the partition did
     assert first[0].refund.status is RefundStatus.SUCCESS
     assert second.refund.refund_id == first[0].refund.refund_id
     assert world.memory.payments() == {first[0].refund.refund_id: 1}
 
 
-def test_a_retry_reading_a_pointer_that_just_moved_resumes_the_new_refund(world: World) -> None:
+@pytest.mark.parametrize("first_read", ["HEAD", "KEY"])
+def test_a_retry_reading_a_pointer_that_just_moved_resumes_the_new_refund(
+    world: World, first_read: str
+) -> None:
     # Given a refund under a key that failed retryably: nothing reached the processor
     tid = world.pay(amount=10_000)
     world.services.processor = UnreachableFor(world.services.processor, 1)  # type: ignore[assignment]
@@ -115,10 +132,12 @@ def test_a_retry_reading_a_pointer_that_just_moved_resumes_the_new_refund(world:
     # When two retries run, the first moving the pointer between the second's two reads
     moved: list[RefundOutcome] = []
     store = world.store
-    store._client = CommitBeforePointerRead(
-        store._client, lambda: moved.append(refund(world, tid, 10_000))
+    client = CommitWithinBatchRead(
+        store._client, lambda: moved.append(refund(world, tid, 10_000)), first_read
     )
+    store._client = client
     second = refund(world, tid, 10_000)
+    assert client.between is None
     # Then the second resumes the first retry's refund
     assert moved[0].refund.status is RefundStatus.SUCCESS
     assert second.refund.refund_id == moved[0].refund.refund_id

@@ -18,7 +18,7 @@ from refund_service.adapters.processors.simulated import (
     InMemorySimulatorMemory,
     SimulatedProcessor,
 )
-from refund_service.domain.audit import AuditAction
+from refund_service.domain.audit import AuditAction, RepeatTally
 from refund_service.domain.ledger import (
     PaymentStatus,
     PaymentTerms,
@@ -189,6 +189,29 @@ def test_a_stale_head_is_refused_even_when_nothing_it_writes_exists_yet(
         store.commit(unclaimed)
 
     assert _snapshot(store, "txn-1") == expected
+
+
+def _counted(state: TransactionState, count: int) -> Change:
+    """A repeated refusal counted on the head alone, conditional on the tally read at `count`."""
+    tally = RepeatTally("fp-1", "REFUND_REJECTED", "ALREADY_REFUNDED", "u", NOW, NOW, count)
+    head = replace(state.head, repeats={"fp-1": replace(tally, count=count + 1)})
+    return Change(state.head, head, repeat_guard=("fp-1", count), touched_at=NOW)
+
+
+def test_a_count_of_a_tally_that_moved_on_writes_nothing(store: LedgerStore) -> None:
+    # Given a tally counted once on the head
+    first = _paid(store)
+    tally = RepeatTally("fp-1", "REFUND_REJECTED", "ALREADY_REFUNDED", "u", NOW, NOW, 1)
+    store.commit(Change(first.head, replace(first.head, repeats={"fp-1": tally}), touched_at=NOW))
+    read = store.load("txn-1")
+    # And another request's count committed since (the audit chain is unchanged)
+    store.commit(_counted(read, 1))
+    expected = _snapshot(store, "txn-1")
+    # When a count decided on the same read commits, then nothing of it is written
+    with pytest.raises(ConcurrentUpdateError):
+        store.commit(_counted(read, 1))
+    assert _snapshot(store, "txn-1") == expected
+    assert store.load("txn-1").head.repeats["fp-1"].count == 2
 
 
 def test_a_first_write_over_an_existing_head_is_refused(store: LedgerStore) -> None:

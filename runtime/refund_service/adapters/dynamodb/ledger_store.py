@@ -93,26 +93,29 @@ class DynamoDBLedgerStore:
         return TransactionState(head, tuple(entries), refunds, outcomes)
 
     def load_for_refund(self, transaction_id: str, idempotency_key: str | None) -> TransactionState:
-        head = self.load_head(transaction_id)
-        # The pointer is read after the head, never with it: a reservation writes both at once,
-        # so a pointer read later names every refund the head holds under the key. One read
-        # before a reservation the head holds would miss it, and the request would be refused
-        # for the very amount its key already refunded. A pointer newer than the head names
-        # a refund `_with_refunds` finds newer than the head.
-        claim = None
-        if idempotency_key is not None:
-            claim = self._key_claim(transaction_id, idempotency_key)
+        if idempotency_key is None:
+            head, claim = self.load_head(transaction_id), None
+        else:
+            head, claim = self._head_and_claim(transaction_id, idempotency_key)
         if _recorded_before_pointers(head):
             return replace(self.load(transaction_id), key_claim=claim)
         if claim is None or claim.refund_id is None:
             return TransactionState(head, key_claim=claim)
         return replace(self._with_refunds(head, claim.named()), key_claim=claim)
 
-    def _key_claim(self, transaction_id: str, idempotency_key: str) -> KeyClaim:
-        pointer = self._get_item(codec.item_key(transaction_id, codec.key_sk(idempotency_key)))
+    def _head_and_claim(self, transaction_id: str, idempotency_key: str) -> tuple[Head, KeyClaim]:
+        """The head and the key's pointer in one BatchGetItem: two strongly consistent reads,
+        not one snapshot. A pointer newer than the head names a refund `_with_refunds` finds
+        newer than the head; one older than the head fails the commit of whatever is decided
+        on it (`Change.key_move`, `Change.key_guard`), and the decision is made again."""
+        head_sk, pointer_sk = codec.HEAD_SK, codec.key_sk(idempotency_key)
+        found = self._get_items(codec.item_key(transaction_id, sk) for sk in (head_sk, pointer_sk))
+        head_item, pointer = found.get(head_sk), found.get(pointer_sk)
+        head = codec.head_from_item(head_item) if head_item else Head(Summary(transaction_id))
         if pointer is None:
-            return KeyClaim(idempotency_key)
-        return KeyClaim(idempotency_key, pointer["refund_id"], tuple(pointer.get("earlier", ())))
+            return head, KeyClaim(idempotency_key)
+        earlier = tuple(pointer.get("earlier", ()))
+        return head, KeyClaim(idempotency_key, pointer["refund_id"], earlier)
 
     def _get_item(self, key: dict[str, Any]) -> dict[str, Any] | None:
         """One ledger item by its low-level key, strongly consistent; None when absent."""
@@ -406,7 +409,22 @@ class DynamoDBLedgerStore:
         ]
         if change.key_move is not None:
             items.append(self._pointer_put(transaction_id, change.key_move))
+        if change.key_guard is not None:
+            items.append(self._pointer_check(transaction_id, change.key_guard))
         return items
+
+    def _pointer_check(self, transaction_id: str, claim: KeyClaim) -> dict[str, Any]:
+        """The key's pointer still as a refusal read it: absent, or naming the same refund."""
+        check: dict[str, Any] = {
+            "TableName": self._ledger,
+            "Key": codec.item_key(transaction_id, codec.key_sk(claim.key)),
+        }
+        if claim.refund_id is None:
+            check["ConditionExpression"] = _NOT_EXISTS
+        else:
+            check["ConditionExpression"] = "refund_id = :expected"
+            check["ExpressionAttributeValues"] = {":expected": {"S": claim.refund_id}}
+        return {"ConditionCheck": check}
 
     def _pointer_put(self, transaction_id: str, move: KeyMove) -> dict[str, Any]:
         """The key's pointer, moved only from the refund the reservation saw it name: of two
