@@ -18,8 +18,8 @@ from refund_service.domain.errors import DomainError
 from refund_service.domain.refund import RefundReason, RefundStatus
 from refund_service.service.queries import verify_transaction
 from refund_service.service.refunds import RefundCommand, request_refund
+from tests.support.interleavings import UnreachableFor
 from tests.support.world import USER, MutableClock, World, make_world
-from tests.unit.service.test_attack_history_reads import UnreachableFor
 
 SECONDS = 60.0
 KEY = "key-raced"

@@ -11,26 +11,19 @@ read it.)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import datetime
-from typing import Any
-
 import pytest
 
 from refund_service.api.errors import ApiError
 from refund_service.api.refund_creation import RefundCreator
 from refund_service.domain.processor import (
     ProcessorCode,
-    ProcessorRefundRecord,
-    ProcessorRefundRequest,
-    ProcessorResult,
-    ProcessorUnavailableError,
     normalized,
 )
 from refund_service.domain.refund import RefundReason, RefundStatus
 from refund_service.service.queries import verify_transaction
 from refund_service.service.refunds import RefundCommand, RefundOutcome, request_refund
 from refund_service.service.settlement import settle
+from tests.support.interleavings import CommitWithinBatchRead, UnreachableFor
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.world import USER, World
 
@@ -40,62 +33,6 @@ KEY = "key-attack"
 def refund(world: World, tid: str, amount: int | None, key: str = KEY) -> RefundOutcome:
     command = RefundCommand(tid, RefundReason.OTHER, amount, idempotency_key=key)
     return request_refund(world.services, command, USER)
-
-
-class CommitWithinBatchRead:
-    """The ledger's client, except that the next batch read of a head with a key pointer reads
-    `first` ("HEAD" or "KEY"), lets another request commit (`between`), then reads the other:
-    the batch's two strongly consistent reads fall on either side of that commit."""
-
-    def __init__(self, inner: Any, between: Callable[[], None], first: str):
-        self.inner, self.first = inner, first
-        self.between: Callable[[], None] | None = between
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def batch_get_item(self, **kwargs: Any) -> dict[str, Any]:
-        [(table, request)] = kwargs["RequestItems"].items()
-        kinds = [key["sk"]["S"].split("#")[0] for key in request["Keys"]]
-        if self.between is None or sorted(kinds) != ["HEAD", "KEY"]:
-            answer: dict[str, Any] = self.inner.batch_get_item(**kwargs)
-            return answer
-        between, self.between = self.between, None
-        ordered = sorted(
-            request["Keys"], key=lambda key: key["sk"]["S"].split("#")[0] != self.first
-        )
-        items = [self._read(table, ordered[0])]
-        between()
-        items.append(self._read(table, ordered[1]))
-        return {"Responses": {table: [item for item in items if item is not None]}}
-
-    def _read(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
-        found = self.inner.get_item(TableName=table, Key=key, ConsistentRead=True)
-        item: dict[str, Any] | None = found.get("Item")
-        return item
-
-
-class UnreachableFor:
-    """The world's processor, unreachable for the next `times` requests (nothing sent)."""
-
-    def __init__(self, inner: Any, times: int):
-        self.inner, self.name, self.times = inner, inner.name, times
-
-    def refund(self, request: ProcessorRefundRequest) -> ProcessorResult:
-        if self.times:
-            self.times -= 1
-            raise ProcessorUnavailableError("nothing was sent")
-        result: ProcessorResult = self.inner.refund(request)
-        return result
-
-    def lookup(self, request: ProcessorRefundRequest) -> ProcessorResult | None:
-        result: ProcessorResult | None = self.inner.lookup(request)
-        return result
-
-    def refunds_between(
-        self, since: datetime, until: datetime
-    ) -> Iterable[ProcessorRefundRecord] | None:
-        return self.inner.refunds_between(since, until)
 
 
 @pytest.mark.parametrize("first_read", ["HEAD", "KEY"])

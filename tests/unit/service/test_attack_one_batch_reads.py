@@ -31,8 +31,8 @@ from refund_service.domain.refund import RefundReason, RefundStatus
 from refund_service.service.queries import verify_transaction
 from refund_service.service.refunds import RefundCommand, RefundOutcome, request_refund
 from refund_service.service.settlement import rollback_refund, settle
+from tests.support.interleavings import CommitWithinBatchRead, UnreachableFor
 from tests.support.world import USER, World
-from tests.unit.service.test_attack_history_reads import CommitWithinBatchRead, UnreachableFor
 
 KEY = "key-one-batch"
 
