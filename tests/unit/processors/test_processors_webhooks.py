@@ -7,11 +7,13 @@ import copy
 import hashlib
 import hmac
 import json
+import time
 from typing import Any
 
 import pytest
 
 from refund_service.adapters.processors.credentials import STRIPE_API_VERSION
+from refund_service.adapters.processors.factory import build_webhook_parser
 from refund_service.adapters.processors.webhooks import (
     WebhookPayloadError,
     WebhookSignatureError,
@@ -85,6 +87,61 @@ def test_a_signed_succeeded_refund_settles_our_refund() -> None:
     assert event.result.processor_reference == SAMPLE_REFUND_ID
     assert event.payment_reference == "pi_1GszsK2eZvKYlo2CfhZyoZLp"
     assert event.other_payment_references == ("ch_1PgafuB7WZ01zgkWXYmPNZs8",)
+
+
+def test_an_event_in_another_api_version_is_read_logged_and_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a refund event rendered for an endpoint still on an older API version
+    body = json.dumps(
+        {
+            **json.loads(stripe_event("refund.updated", refund_object("succeeded"))),
+            "api_version": "2025-03-31.basil",
+        }
+    ).encode()
+    counts = Counts()
+    # When it is parsed
+    event = only(
+        StripeWebhooks((SECRET,), metrics=counts, clock=lambda: NOW).parse(signed(body), body)
+    )
+    # Then it is read as usual, and an operator is told both versions
+    assert event.kind is WebhookEventKind.REFUND_SUCCEEDED
+    assert counts.counts == {"WebhookOtherApiVersion": 1}
+    [record] = [r for r in caplog.records if "another API version" in r.getMessage()]
+    assert (record.event_api_version, record.adapter_api_version) == (
+        "2025-03-31.basil",
+        STRIPE_API_VERSION,
+    )
+
+
+@pytest.mark.parametrize("version", [STRIPE_API_VERSION, None])
+def test_an_event_in_our_api_version_or_none_is_not_counted(version: str | None) -> None:
+    event = json.loads(stripe_event("refund.updated", refund_object("succeeded")))
+    body = json.dumps({**event, "api_version": version}).encode()
+    counts = Counts()
+
+    StripeWebhooks((SECRET,), metrics=counts, clock=lambda: NOW).parse(signed(body), body)
+
+    assert counts.counts == {}
+
+
+def test_the_version_compared_is_the_one_the_secret_names() -> None:
+    # Given a secret that holds the endpoint's older version while the two move together
+    secret = {
+        "stripe_api_key": "sk",
+        "stripe_webhook_secret": SECRET,
+        "stripe_api_version": "2025-03-31.basil",
+    }
+    counts = Counts()
+    parser = build_webhook_parser("stripe", "arn", secrets=lambda _: secret, metrics=counts)
+    event = json.loads(stripe_event("refund.updated", refund_object("succeeded")))
+    older = json.dumps({**event, "api_version": "2025-03-31.basil"}).encode()
+    newer = json.dumps({**event, "api_version": STRIPE_API_VERSION}).encode()
+    # When an event in each version arrives
+    parser.parse(signed(older, timestamp=int(time.time())), older)
+    parser.parse(signed(newer, timestamp=int(time.time())), newer)
+    # Then only the one in another version than the secret's is counted
+    assert counts.counts == {"WebhookOtherApiVersion": 1}
 
 
 def test_the_header_name_is_case_insensitive() -> None:

@@ -65,7 +65,9 @@ def build_webhook_parser(
         credentials = stripe_credentials(_secret(secrets, secret_arn))
         if not credentials.webhook_secrets:
             raise CredentialsError("processor secret lacks 'stripe_webhook_secret'")
-        return StripeWebhooks(credentials.webhook_secrets)
+        return StripeWebhooks(
+            credentials.webhook_secrets, api_version=credentials.api_version, metrics=metrics
+        )
     if name == "adyen":
         adyen = adyen_credentials(_secret(secrets, secret_arn))
         if not adyen.hmac_keys:

@@ -20,15 +20,18 @@ Dispute statuses are those of API version 2026-10-28.endive (credentials.STRIPE_
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from refund_service.adapters.processors import stripe as stripe_api
 from refund_service.adapters.processors.amounts import UnrepresentableAmountError
+from refund_service.adapters.processors.credentials import STRIPE_API_VERSION
 from refund_service.adapters.processors.fields import mapping, text
 from refund_service.adapters.processors.webhooks import (
     TOLERANCE_SECONDS,
+    Counter,
     WebhookPayloadError,
     field,
     json_object,
@@ -59,6 +62,10 @@ CLOSED_STATUSES = {
 # A dispute that has taken no money: an inquiry (`warning_*`), or a prevented dispute.
 INQUIRY_PREFIX = "warning_"
 PREVENTED = "prevented"
+# Counted once per event rendered in an API version other than the one the adapter reads.
+OTHER_VERSION_METRIC = "WebhookOtherApiVersion"
+
+_log = logging.getLogger(__name__)
 
 _REFUND_KINDS = {
     ProcessorStatus.SUCCEEDED: WebhookEventKind.REFUND_SUCCEEDED,
@@ -170,12 +177,16 @@ class StripeWebhooks:
         self,
         secrets: Sequence[str],
         *,
+        api_version: str = STRIPE_API_VERSION,
+        metrics: Counter | None = None,
         tolerance: int = TOLERANCE_SECONDS,
         clock: Callable[[], float] = time.time,
     ):
         if not secrets or not all(secrets):
             raise ValueError("at least one Stripe webhook signing secret is needed")
         self._secrets = tuple(secrets)
+        self._api_version = api_version
+        self._metrics = metrics
         self._tolerance = tolerance
         self._clock = clock
 
@@ -183,4 +194,24 @@ class StripeWebhooks:
         verify_timestamped_signature(
             body, headers, SIGNATURE_HEADER, self._secrets, self._clock(), self._tolerance
         )
-        return [classify_event(json_object(body))]
+        event = json_object(body)
+        self._check_version(event)
+        return [classify_event(event)]
+
+    def _check_version(self, event: Mapping[str, Any]) -> None:
+        """Stripe renders an event in its endpoint's API version, not ours: one in another
+        version is still read (an unknown status never reads as paid or won), but an operator
+        must move the endpoint (docs/processors.md, "The API version")."""
+        version = text(event.get("api_version"))
+        if version is None or version == self._api_version:
+            return
+        _log.warning(
+            "Stripe event rendered in another API version than the adapter reads",
+            extra={
+                "event_id": text(event.get("id")),
+                "event_api_version": version,
+                "adapter_api_version": self._api_version,
+            },
+        )
+        if self._metrics is not None:
+            self._metrics.count(OTHER_VERSION_METRIC)
