@@ -3,7 +3,8 @@
 A chargeback is the processor taking money back. It is booked in full, up to what was captured
 and is not already under a standing chargeback, whatever was refunded or is pending. While
 one stands nothing is refundable. A dispute the merchant wins books CHARGEBACK_REVERSAL and
-what was refundable before is refundable again; a lost one books nothing more.
+what was refundable before is refundable again; a lost one books nothing more, unless the
+processor later reports it won after all (an appeal), which books the reversal then.
 """
 
 from __future__ import annotations
@@ -148,15 +149,26 @@ def check_no_open_dispute(chargebacks: Mapping[str, Chargeback], transaction_id:
 
 
 def check_resolvable(
-    chargebacks: dict[str, Chargeback], chargeback_id: str, transaction_id: str
+    chargebacks: dict[str, Chargeback],
+    chargeback_id: str,
+    transaction_id: str,
+    outcome: DisputeOutcome,
+    *,
+    reported: bool = False,
 ) -> Chargeback:
+    """The open dispute to resolve. A lost one too, when the processor reports it won: an
+    appeal (Stripe) or arbitration the merchant won after losing returns the funds, and the
+    ledger must follow (`reported`: the processor says so, not a caller of the API)."""
     chargeback = chargebacks.get(chargeback_id)
     details = {"transaction_id": transaction_id, "chargeback_id": chargeback_id}
     if chargeback is None:
         raise DomainError(
             ErrorCode.CHARGEBACK_NOT_FOUND, "No such chargeback on this transaction.", details
         )
-    if chargeback.status is not ChargebackStatus.OPEN:
+    appeal_won = (
+        reported and chargeback.status is ChargebackStatus.LOST and outcome is DisputeOutcome.WON
+    )
+    if chargeback.status is not ChargebackStatus.OPEN and not appeal_won:
         raise DomainError(
             ErrorCode.CHARGEBACK_ALREADY_RESOLVED,
             f"The dispute was already {chargeback.status.value}.",

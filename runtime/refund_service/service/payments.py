@@ -338,14 +338,20 @@ def resolve_chargeback(
     chargeback_id: str,
     outcome: DisputeOutcome,
     caller: Caller,
+    *,
+    reported: bool = False,
 ) -> ChargebackOutcome:
-    """A dispute won (CHARGEBACK_REVERSAL: the amount comes back) or lost (nothing more)."""
+    """A dispute won (CHARGEBACK_REVERSAL: the amount comes back) or lost (nothing more).
+    `reported`: the processor reports the outcome, and may report a lost dispute won after
+    all (an appeal); through the API a resolved dispute stays as it was resolved."""
 
     def decide(builder: ChangeBuilder) -> Decision[ChargebackOutcome] | Refusal:
         state = builder.state
         try:
             _require_payment(state)
-            chargeback = check_resolvable(state.head.chargebacks, chargeback_id, transaction_id)
+            chargeback = check_resolvable(
+                state.head.chargebacks, chargeback_id, transaction_id, outcome, reported=reported
+            )
         except DomainError as refusal:
             return _refused(builder, refusal, chargeback_id=chargeback_id, outcome=outcome)
         now = builder.now

@@ -199,7 +199,14 @@ def _dispute_ended(
     assert command.chargeback_id is not None
     caller = _caller(event)
     try:
-        resolve_chargeback(services, command.transaction_id, command.chargeback_id, outcome, caller)
+        resolve_chargeback(
+            services,
+            command.transaction_id,
+            command.chargeback_id,
+            outcome,
+            caller,
+            reported=True,
+        )
     except DomainError as refusal:
         if refusal.code is not ErrorCode.CHARGEBACK_NOT_FOUND:
             raise

@@ -249,6 +249,71 @@ def test_dispute_outcomes_by_webhook_resolve_the_chargeback_once(
     assert head.summary.refundable_amount == (10_000 if status == "won" else 0)
 
 
+def _dispute_told(
+    world: World, log: InMemoryLog, tid: str, event_id: str, kind: WebhookEventKind
+) -> WebhookOutcome:
+    event = WebhookEvent(
+        "stripe",
+        event_id,
+        kind,
+        "charge.dispute",
+        transaction_id=tid,
+        amount=10_000,
+        dispute_reference="dp_88",
+    )
+    return handle_event(world.services, log, event).outcome
+
+
+def test_a_dispute_the_processor_reports_won_after_it_was_lost_books_the_reversal_once(
+    world: World,
+) -> None:
+    # Given a payment partly refunded, then charged back in full and the dispute lost
+    tid = world.pay(amount=10_000)
+    refund(world, tid, 3_000)
+    log = InMemoryLog()
+    assert _dispute_told(world, log, tid, "evt-1", WebhookEventKind.CHARGEBACK) is (
+        WebhookOutcome.CHARGEBACK_RECORDED
+    )
+    assert _dispute_told(world, log, tid, "evt-2", WebhookEventKind.CHARGEBACK_LOST) is (
+        WebhookOutcome.CHARGEBACK_RESOLVED
+    )
+    lost = world.store.load(tid).summary
+    assert (lost.chargeback_amount, lost.refundable_amount) == (10_000, 0)
+    # When the processor returns the funds: the merchant won an appeal (funds_reinstated),
+    # then the dispute closes as won (a second event of the same end)
+    assert _dispute_told(world, log, tid, "evt-3", WebhookEventKind.CHARGEBACK_WON) is (
+        WebhookOutcome.CHARGEBACK_RESOLVED
+    )
+    assert _dispute_told(world, log, tid, "evt-4", WebhookEventKind.CHARGEBACK_WON) is (
+        WebhookOutcome.UNCHANGED
+    )
+    # Then the ledger follows the money: one reversal, and what was refundable is again
+    state = world.store.load(tid)
+    reversals = [e for e in state.entries if e.type is EntryType.CHARGEBACK_REVERSAL]
+    assert len(reversals) == 1
+    assert state.head.chargebacks["dp_88"].status is ChargebackStatus.WON
+    assert (state.summary.chargeback_amount, state.summary.refundable_amount) == (0, 7_000)
+    # And a loss told again after the win changes nothing
+    assert _dispute_told(world, log, tid, "evt-5", WebhookEventKind.CHARGEBACK_LOST) is (
+        WebhookOutcome.UNCHANGED
+    )
+    assert world.store.load(tid).summary == state.summary
+    assert_verified(world, tid)
+
+
+def test_through_the_api_a_lost_dispute_stays_lost(world: World) -> None:
+    """Only the processor can say a lost dispute was won after all: an API caller cannot."""
+    tid = world.pay(amount=10_000)
+    record_chargeback(world.services, ChargebackCommand(tid, chargeback_id="dp_l"), USER)
+    resolve_chargeback(world.services, tid, "dp_l", DisputeOutcome.LOST, USER)
+
+    with pytest.raises(DomainError) as refused:
+        resolve_chargeback(world.services, tid, "dp_l", DisputeOutcome.WON, USER)
+
+    assert refused.value.code is ErrorCode.CHARGEBACK_ALREADY_RESOLVED
+    assert world.store.load(tid).summary.chargeback_amount == 10_000
+
+
 def test_a_failed_payment_books_no_tax_and_captures_nothing(world: World) -> None:
     tid = world.pay(amount=10_000, tax=1_900, fee=300, status=PaymentStatus.FAILED)
     state = world.store.load(tid)

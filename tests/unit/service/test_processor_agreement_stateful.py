@@ -8,7 +8,7 @@ processor acted, answers the ledger is too busy to book (kept apart), the pendin
 reconciler before and after send deadlines, processor reconciliation, the processor deciding
 or reversing refunds on its own, webhook events delivered in any order and more than once
 (also as copies under a new event id), disputes recorded through the API or by webhook,
-resolved won or lost, and operator rollbacks.
+resolved won or lost, lost disputes won on appeal, and operator rollbacks.
 
 At every step:
 - every entry balances, and every transaction verifies: the stored summary equals the fold of
@@ -29,7 +29,8 @@ processor or the ledger knows:
 - a refund still pending in the ledger is pending at the processor too;
 - every "nothing was refunded" answer (503 PROCESSOR_UNAVAILABLE) names a refund that never
   reached the processor, and every "declined" answer one it does not hold as paid;
-- a dispute whose opening and end both reached the service stands in the ledger as it ended.
+- a dispute whose opening and end both reached the service stands in the ledger as it ended;
+  one lost, then won on appeal, stands won once the appeal's event reached the service.
 
 Kept out of the interleavings: a reversal whose webhook never arrives. Processor
 reconciliation reports it (a refund the ledger has as paid that the processor lists as failed:
@@ -179,6 +180,8 @@ class Dispute:
     won: bool | None = None  # None while open at the processor
     opening_told: bool = False  # the service heard of it: API call or webhook delivered
     closing_told: bool = False
+    appeal_event: str | None = None  # the event of a lost dispute won on appeal
+    appeal_told: bool = False
 
     @property
     def open(self) -> bool:
@@ -427,6 +430,8 @@ class ProcessorAgreement(RuleBasedStateMachine):
                 dispute.opening_told = True
             else:
                 dispute.closing_told = True
+            if event.event_id.split("-copy-")[0] == dispute.appeal_event:
+                dispute.appeal_told = True
 
     # --- disputes -----------------------------------------------------------------------------
 
@@ -464,6 +469,16 @@ class ProcessorAgreement(RuleBasedStateMachine):
             assert not dispute.opening_told
         else:
             dispute.closing_told = True
+
+    @precondition(lambda self: any(d.won is False and not d.appeal_event for d in self.disputes))
+    @rule(pick=picks)
+    def win_appeal(self, pick: int) -> None:
+        """A lost dispute won on appeal: the processor returns the funds and says so."""
+        lost = [d for d in self.disputes if d.won is False and not d.appeal_event]
+        dispute = lost[pick % len(lost)]
+        dispute.won = True
+        self.processor.close_dispute(dispute.transaction_id, dispute.dispute_id, True)
+        dispute.appeal_event = self.processor.events[-1].event_id
 
     # --- the operator -------------------------------------------------------------------------
 
@@ -583,7 +598,8 @@ class ProcessorAgreement(RuleBasedStateMachine):
                 continue
             head = self.store.load(dispute.transaction_id).head
             booked = head.chargebacks.get(dispute.dispute_id)
-            expected = ChargebackStatus.WON if dispute.won else ChargebackStatus.LOST
+            won = dispute.appeal_told if dispute.appeal_event else dispute.won
+            expected = ChargebackStatus.WON if won else ChargebackStatus.LOST
             assert booked is not None and booked.status is expected, (
                 f"{dispute.dispute_id} was {expected.value} at the processor and both its events "
                 f"reached the service; the ledger has it {booked.status.value if booked else None}"
@@ -637,3 +653,21 @@ def test_an_answer_the_ledger_was_too_busy_to_book_is_booked_by_the_reconciler()
     machine = _run(steps)
     assert machine.journal.answers[0].status_code == 200
     assert machine.store.load("txn-b").refunds["txn-b-REFUND"].status is RefundStatus.SUCCESS
+
+
+def test_a_dispute_lost_then_won_on_appeal_stands_won_once_the_appeal_is_told() -> None:
+    """Opened and lost through the API, then won on appeal: only the processor's event says so,
+    delivered before and after a copy of the loss."""
+
+    def steps(machine: ProcessorAgreement) -> None:
+        machine.open_dispute(transaction=0, amount=None, through_api=True)
+        machine.resolve_dispute(pick=0, won=False, through_api=True)
+        machine.win_appeal(pick=0)
+        appeal = len(machine.processor.events) - 1
+        machine.deliver_webhook(pick=appeal, as_copy=False)
+        machine.deliver_webhook(pick=appeal - 1, as_copy=True)  # the loss again, later
+
+    machine = _run(steps)
+    [dispute] = machine.disputes
+    assert dispute.appeal_told
+    assert machine.store.load(dispute.transaction_id).summary.chargeback_amount == 0
