@@ -114,6 +114,10 @@ def test_every_dispute_status_of_the_version_has_its_kind(status: str) -> None:
     assert stripe_dispute_event("charge.dispute.closed", status=status).kind is on_closed
     withdrawn = stripe_dispute_event("charge.dispute.funds_withdrawn", status=status)
     assert withdrawn.kind is WebhookEventKind.CHARGEBACK  # money moved, whatever the status
+    # funds back on a dispute not won is a partial return, never a win of the whole
+    reinstated = stripe_dispute_event("charge.dispute.funds_reinstated", status=status)
+    won = WebhookEventKind.CHARGEBACK_WON if status == "won" else WebhookEventKind.IGNORED
+    assert reinstated.kind is won
 
 
 @pytest.mark.parametrize("case_type", ["block", "resolution"])

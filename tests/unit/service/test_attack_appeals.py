@@ -70,12 +70,6 @@ def deliver(world: World, log: InMemoryLog, *events: WebhookEvent) -> list[Webho
 # --- money the processor did not return -----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="funds_reinstated is read as a won dispute whatever its status: after a loss on a "
-    "partly refunded payment Stripe returns only the refunded part (status stays lost), and "
-    "the appeal rule books the reversal of the whole chargeback",
-)
 def test_a_stripe_partial_win_after_the_loss_books_no_reversal_of_the_whole(
     world: World,
 ) -> None:
@@ -100,11 +94,6 @@ def test_a_stripe_partial_win_after_the_loss_books_no_reversal_of_the_whole(
         refund(world, tid, 7_000)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="funds_reinstated (status lost, a partial return) delivered before the closing "
-    "resolves the open dispute won and reverses the whole; this order predates the appeal rule",
-)
 def test_a_stripe_partial_win_reinstated_before_the_closing_books_no_reversal_of_the_whole(
     world: World,
 ) -> None:

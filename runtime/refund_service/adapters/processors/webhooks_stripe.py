@@ -10,7 +10,9 @@ dispute sharing its `dp_...` id as `dispute_reference`:
   and a prevented dispute (`prevented`: blocked or resolved before it became a chargeback)
   move no money through the dispute and are ignored on `created`: if money moves after all,
   `funds_withdrawn` books it, and a resolution's refund arrives as a refund;
-- `charge.dispute.funds_reinstated`: CHARGEBACK_WON;
+- `charge.dispute.funds_reinstated`: CHARGEBACK_WON when the dispute's status is `won`; with
+  any other status (a "partial win": the refunded part of a lost dispute's payment returned)
+  IGNORED and logged, since the ledger books no partial reversal;
 - `charge.dispute.closed`: CHARGEBACK_WON if `won`, CHARGEBACK_LOST if `lost`, else IGNORED
   (`warning_closed`, an inquiry closed without becoming a chargeback; `prevented`; a status
   this code does not know, which must not read as a won dispute).
@@ -117,7 +119,16 @@ def dispute_kind(event_type: str, dispute: Mapping[str, Any]) -> WebhookEventKin
             return WebhookEventKind.IGNORED  # no money has moved through the dispute
         return WebhookEventKind.CHARGEBACK
     if event_type in DISPUTE_WON_EVENTS:
-        return WebhookEventKind.CHARGEBACK_WON
+        if dispute.get("status") == "won":
+            return WebhookEventKind.CHARGEBACK_WON
+        # Funds returned on a dispute that is not won: a "partial win", where Stripe returns
+        # the refunded part of a lost dispute's payment. Reading it as a win would reverse the
+        # whole chargeback; the ledger has no partial reversal, so an operator is told.
+        _log.warning(
+            "Stripe returned part of a dispute's funds without winning it: not booked",
+            extra={"dispute_id": text(dispute.get("id")), "dispute_status": dispute.get("status")},
+        )
+        return WebhookEventKind.IGNORED
     return CLOSED_STATUSES.get(str(dispute.get("status")), WebhookEventKind.IGNORED)
 
 
