@@ -31,6 +31,7 @@ help:
 	@echo "make synth    synthesize the CloudFormation template offline"
 	@echo "make deploy   preflight checks, then cdk deploy (AWS_REGION or the profile's region; CONTEXT=\"-c stage=prod\")"
 	@echo "make bench    benchmarks, printed as a table and written to docs/performance.md"
+	@echo "              (ROWS=3e,3f: only those rows, printed only)"
 	@echo "make fuzz     schemathesis against the local stack's OpenAPI document"
 	@echo "make stress   2,000 mixed concurrent requests, then every ledger verified"
 	@echo "make openapi  regenerate docs/openapi.json from the code"
@@ -110,8 +111,9 @@ reset: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m local demo
 
+# ROWS=3e,3f runs only what those rows need and prints them (docs/performance.md untouched)
 bench: install
-	$(BIN)/python -m tests.bench
+	$(BIN)/python -m tests.bench $(if $(ROWS),--rows $(ROWS))
 
 
 # schemathesis against the local stack's own OpenAPI document, a few minutes at most

@@ -34,8 +34,8 @@ from refund_service.service.events import RefundEvent
 from refund_service.service.reconciler import Budget, reconcile_in_turn
 from refund_service.service.refunds import RefundCommand, request_refund
 from refund_service.service.verification import SWEEP_GROUPS, SWEEP_SEGMENTS, Sweep
-from tests.bench.growth import recorded_reads
-from tests.support.world import USER, MutableClock, World, make_world
+from tests.bench.growth import bench_world, log_fill, recorded_reads
+from tests.support.world import USER, MutableClock, World
 
 RUN_SECONDS = 240.0  # the reconciler's timeout
 LOOKUP_SECONDS = 1.0  # what each processor lookup is made to cost the budget
@@ -100,8 +100,10 @@ def _heads(world: World, count: int, start: int) -> None:
         while pending:
             pending = world.client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
 
+    started = time.monotonic()
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(batch, range(start, start + count, 25)))
+    log_fill("head items", count, started)
 
 
 def _verify_cost(world: World, samples: int = 5) -> VerifyCost:
@@ -124,7 +126,7 @@ def _verify_cost(world: World, samples: int = 5) -> VerifyCost:
 
 
 def _sweep_rate(client: Any, transactions: int) -> tuple[int, float, float]:
-    world = make_world(client, MutableClock(), suffix=f"-sweep-{uuid.uuid4().hex[:6]}")
+    world = bench_world(client, MutableClock(), "sweep")
     for n in range(transactions):
         world.pay(amount=1_000 + n)
     sweep = Sweep(
@@ -198,12 +200,14 @@ def _clone(world: World, transaction_id: str, count: int) -> None:
                 answer = world.client.batch_write_item(RequestItems=pending)
                 pending = answer.get("UnprocessedItems")
 
+    started = time.monotonic()
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(batch, range(0, count, 12)))
+    log_fill("pending refunds (head and record)", count, started)
 
 
 def _reconciler_run(client: Any, backlog: int) -> ReconcileRun:
-    world = make_world(client, MutableClock(), suffix=f"-rec-{uuid.uuid4().hex[:6]}")
+    world = bench_world(client, MutableClock(), "rec")
     template, _ = _pending_refund(world)
     _clone(world, template, backlog - 1)
     processor = _UndecidedProcessor(world.services.processor)
@@ -240,7 +244,7 @@ def measure(
     sweep_transactions: int = 300,
     backlog: tuple[int, int] = (10, 10_000),
 ) -> ChangeWorkResult:
-    world = make_world(client, MutableClock(), suffix=f"-chg-{uuid.uuid4().hex[:6]}")
+    world = bench_world(client, MutableClock(), "chg")
     _heads(world, transactions[0], 0)
     small = _verify_cost(world)
     _heads(world, transactions[1] - transactions[0], transactions[0])

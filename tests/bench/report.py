@@ -359,10 +359,12 @@ units carry over as they are.
 
 ## Reproduce
 
-`make bench` (half an hour or more: most of it fills tables for the growth, change-work and
-search rows; `python -m tests.bench --at-most 20000` took 30 minutes) prints this table and
-rewrites this file. `make fuzz` runs schemathesis against the stack's own OpenAPI document
-and `make stress` sends 2,000 mixed concurrent requests and then verifies every ledger and
-audit chain; `make test` runs a seconds-long version of all three (`tests/perf/`). Why the
-benchmark is built this way: [decision 0012](decisions/0012-benchmarks.md).
+`make bench` ({seconds / 60:.0f} minutes for this file; the load rows 3a-3g take about five of
+them) prints this table and rewrites this file. `make bench ROWS=3e,3f` (`python -m tests.bench
+--rows 3e,3f`) runs only what those rows and their references need and prints them, leaving
+this file alone unless `--out` names one; `--at-most N` caps every table fill. `make fuzz`
+runs schemathesis against the stack's own OpenAPI document and `make stress` sends 2,000 mixed
+concurrent requests and then verifies every ledger and audit chain; `make test` runs a
+seconds-long version of all three (`tests/perf/`). Why the benchmark is built this way:
+[decision 0012](decisions/0012-benchmarks.md).
 """

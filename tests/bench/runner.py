@@ -1,19 +1,27 @@
-"""`make bench`: run every benchmark once, print one table and write docs/performance.md."""
+"""`make bench`: run every benchmark once, print one table and write docs/performance.md.
+
+`--rows 3e,3f` runs only the sections those rows and their references need, prints only
+those rows and writes no file unless `--out` names one. Each section logs its seconds.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tests.bench import change_work, growth, probes, report, throughput
 from tests.bench import search as search_bench
 from tests.bench.client import LoadResult
-from tests.bench.stack import BenchStack, bench_stack, loopback_client
-from tests.support.dynamodb_local import ROOT, dynamodb_local
+from tests.bench.stack import BenchStack, bench_stack, fill_dynamodb_local, loopback_client
+from tests.support.dynamodb_local import ROOT
+
+DOCUMENT = ROOT / "docs" / "performance.md"
 
 
 @dataclass(frozen=True)
@@ -48,73 +56,244 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+ROW_SECTIONS: dict[str, str] = {
+    "1": "cold",
+    "1b": "restore",
+    "1c": "fx",
+    "2a": "calls",
+    "2b": "calls",
+    **{f"3{key}": "load" for key in "abcdef"},
+    "3g": "wide",
+    **{f"4{key}": "growth" for key in "abc"},
+    **{f"6{key}": "change" for key in "abc"},
+    **{f"5{key}": "search" for key in "abc"},
+}
+ALL_ROWS = tuple(ROW_SECTIONS)  # the table's order
+SECTION_ORDER = ("cold", "restore", "fx", "calls", "load", "wide", "growth", "change", "search")
+STACK_SECTIONS = frozenset(SECTION_ORDER[:6])  # the rest run on a DynamoDB Local of their own
+LOAD_ROWS = "abcd"  # 3a-3d: one per throughput.SHAPES entry
+SAME_CALLS_ROWS = "ef"  # 3e, 3f: the shapes marked same_calls, in order
+# What a row's reference is measured from, beyond its own section.
+ROW_NEEDS: dict[str, tuple[str, ...]] = {
+    "1c": ("1",),  # row 1's first refund
+    "3e": ("2a",),  # the ceiling makes row 2a's calls
+    "3f": ("2a",),
+    "3g": ("3c",),  # 16 clients' throughput
+}
+
+
+def _same_calls_shapes() -> list[throughput.Shape]:
+    return [shape for shape in throughput.SHAPES if shape.same_calls]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The rows asked for, and what must be measured to print them."""
+
+    asked: tuple[str, ...]
+    measured: frozenset[str]
+
+    @classmethod
+    def of(cls, rows: list[str] | None = None) -> Selection:
+        asked = tuple(rows) if rows else ALL_ROWS
+        unknown = [row for row in asked if row not in ROW_SECTIONS]
+        if unknown:
+            raise ValueError(f"no such row: {', '.join(unknown)} (rows: {', '.join(ALL_ROWS)})")
+        measured = set(asked)
+        for row in asked:
+            measured.update(ROW_NEEDS.get(row, ()))
+        return cls(tuple(r for r in ALL_ROWS if r in asked), frozenset(measured))
+
+    @property
+    def sections(self) -> list[str]:
+        wanted = {ROW_SECTIONS[row] for row in self.measured}
+        return [name for name in SECTION_ORDER if name in wanted]
+
+    @property
+    def needs_stack(self) -> bool:
+        return not STACK_SECTIONS.isdisjoint(self.sections)
+
+    @property
+    def needs_second_dynamodb(self) -> bool:
+        return not STACK_SECTIONS.issuperset(self.sections)
+
+    def shapes(self) -> list[throughput.Shape]:
+        """The load shapes to run; the same-calls ceiling only where 3e or 3f is asked."""
+        same_calls = _same_calls_shapes()
+        chosen = []
+        for n, shape in enumerate(throughput.SHAPES):
+            with_ceiling = shape.same_calls and (
+                f"3{SAME_CALLS_ROWS[same_calls.index(shape)]}" in self.measured
+            )
+            if f"3{LOAD_ROWS[n]}" in self.measured or with_ceiling:
+                chosen.append(shape if with_ceiling else replace(shape, same_calls=False))
+        return chosen
+
+
+def load_table_rows(load: list[throughput.Row], settings: BenchSettings) -> list[report.TableRow]:
+    """Rows 3a-3f for the shapes measured, each keyed by its shape, not its place in `load`."""
+    labels = [shape.label for shape in throughput.SHAPES]
+    same_labels = [shape.label for shape in _same_calls_shapes()]
+    measured = []
+    for row in load:
+        (table_row,) = report.load_rows([row], settings.requests, settings.time_limit)
+        key = f"3{LOAD_ROWS[labels.index(row.shape.label)]}"
+        measured.append(replace(table_row, key=key))
+    for row in load:
+        for table_row in report.same_calls_rows([row], settings.requests, settings.time_limit):
+            key = f"3{SAME_CALLS_ROWS[same_labels.index(row.shape.label)]}"
+            measured.append(replace(table_row, key=key))
+    return measured
+
+
 @dataclass
 class BenchResult:
-    cold: probes.ColdStart
-    restore: probes.Restore
-    fx: probes.FirstFx
-    calls: probes.AwsCalls
-    load: list[throughput.Row]
-    wide: LoadResult
-    growth: growth.GrowthResult
-    change: change_work.ChangeWorkResult
-    rows: list[report.TableRow]
+    """What a run measured; a section not run leaves its field None."""
+
+    selection: Selection
+    cold: probes.ColdStart | None = None
+    restore: probes.Restore | None = None
+    fx: probes.FirstFx | None = None
+    calls: probes.AwsCalls | None = None
+    load: list[throughput.Row] = field(default_factory=list)
+    load_rows: list[report.TableRow] = field(default_factory=list)
+    wide: LoadResult | None = None
+    wide_seconds: float = 0.0
+    growth: growth.GrowthResult | None = None
+    change: change_work.ChangeWorkResult | None = None
+    search: search_bench.SearchBenchResult | None = None
+    sections_run: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> list[report.TableRow]:
+        """The asked rows, in the table's order."""
+        by_key = {row.key: row for row in self._all_rows()}
+        return [by_key[key] for key in self.selection.asked if key in by_key]
+
+    def _all_rows(self) -> list[report.TableRow]:
+        rows: list[report.TableRow] = []
+        if self.cold:
+            rows.append(report.cold_start_row(self.cold))
+        if self.restore:
+            rows.append(report.restore_row(self.restore))
+        if self.fx and self.cold:
+            rows.append(report.first_fx_row(self.fx, self.cold))
+        if self.calls:
+            rows += report.aws_call_rows(self.calls)
+        if self.wide:
+            rows.append(report.wide_row(self.wide, self.load, self.wide_seconds))
+        rows += self.load_rows
+        if self.growth:
+            rows += report.growth_rows(self.growth)
+        if self.change:
+            rows += change_work.rows(self.change)
+        if self.search:
+            rows += search_bench.rows(self.search)
+        return rows
 
 
-def run_bench(stack: BenchStack, growth_client: Any, settings: BenchSettings) -> BenchResult:
-    """Every measure, in order; `growth_client` is a DynamoDB Local client of its own."""
-    log(f"cold start: {settings.cold_runs} fresh processes each...")
-    cold = probes.cold_start(stack, settings.cold_runs)
-    log(f"first refund after a simulated SnapStart restore: {settings.cold_runs} processes...")
-    restore = probes.snapstart_restore(stack, settings.cold_runs)
-    log(f"first FX refund, stored rates and bundled history: {settings.cold_runs} each...")
-    fx = probes.first_fx(stack, settings.cold_runs)
-    log("AWS calls per refund...")
-    calls = probes.aws_calls(stack, settings.warm_refunds)
-    log("POST /refunds under load, and DynamoDB Local's two ceilings...")
-    per_refund = calls.by_operation()
-    load = throughput.measure(stack, settings.requests, settings.time_limit, per_refund)
-    log(f"{throughput.WIDE.clients} clients for {settings.wide_seconds:.0f} s...")
-    wide = throughput.wide_load(stack, settings.wide_seconds, settings.wide_per_client)
-    log("read capacity as the tables grow...")
-    grown = growth.measure(
-        growth_client,
-        unrelated=settings.unrelated,
-        earlier=settings.earlier,
-        settled=settings.settled,
-        fill_time_limit=settings.fill_time_limit,
-    )
-    log("work per change: stream verification, the sweep, the reconciler's backlog...")
-    change = change_work.measure(
-        growth_client,
-        transactions=settings.changed_among,
-        sweep_transactions=settings.sweep_transactions,
-        backlog=settings.long_pending,
-    )
-    rows = [
-        report.cold_start_row(cold),
-        report.restore_row(restore),
-        report.first_fx_row(fx, cold),
-        *report.aws_call_rows(calls),
-        *report.load_rows(load, settings.requests, settings.time_limit),
-        *report.same_calls_rows(load, settings.requests, settings.time_limit),
-        report.wide_row(wide, load, settings.wide_seconds),
-        *report.growth_rows(grown),
-        *change_work.rows(change),
-    ]
-    return BenchResult(cold, restore, fx, calls, load, wide, grown, change, rows)
+class Sections:
+    """Each section of a run: what it measures, onto a BenchResult."""
+
+    def __init__(
+        self, stack: BenchStack | None, second_client: Any, settings: BenchSettings
+    ) -> None:
+        self.stack = stack
+        self.second_client = second_client
+        self.settings = settings
+
+    def _stack(self) -> BenchStack:
+        if self.stack is None:
+            raise RuntimeError("this section runs on the local stack, and none was started")
+        return self.stack
+
+    def cold(self, result: BenchResult) -> None:
+        log(f"cold start: {self.settings.cold_runs} fresh processes each...")
+        result.cold = probes.cold_start(self._stack(), self.settings.cold_runs)
+
+    def restore(self, result: BenchResult) -> None:
+        runs = self.settings.cold_runs
+        log(f"first refund after a simulated SnapStart restore: {runs} processes...")
+        result.restore = probes.snapstart_restore(self._stack(), runs)
+
+    def fx(self, result: BenchResult) -> None:
+        runs = self.settings.cold_runs
+        log(f"first FX refund, stored rates and bundled history: {runs} each...")
+        result.fx = probes.first_fx(self._stack(), runs)
+
+    def calls(self, result: BenchResult) -> None:
+        log("AWS calls per refund...")
+        result.calls = probes.aws_calls(self._stack(), self.settings.warm_refunds)
+
+    def load(self, result: BenchResult) -> None:
+        shapes = result.selection.shapes()
+        log(f"POST /refunds under load ({len(shapes)} shapes), and DynamoDB Local's ceilings...")
+        per_refund = result.calls.by_operation() if result.calls else {}
+        settings = self.settings
+        result.load = throughput.measure(
+            self._stack(), settings.requests, settings.time_limit, per_refund, shapes
+        )
+        result.load_rows = load_table_rows(result.load, settings)
+
+    def wide(self, result: BenchResult) -> None:
+        settings = self.settings
+        log(f"{throughput.WIDE.clients} clients for {settings.wide_seconds:.0f} s...")
+        result.wide = throughput.wide_load(
+            self._stack(), settings.wide_seconds, settings.wide_per_client
+        )
+        result.wide_seconds = settings.wide_seconds
+
+    def growth(self, result: BenchResult) -> None:
+        log("read capacity as the tables grow...")
+        settings = self.settings
+        result.growth = growth.measure(
+            self.second_client,
+            unrelated=settings.unrelated,
+            earlier=settings.earlier,
+            settled=settings.settled,
+            fill_time_limit=settings.fill_time_limit,
+        )
+
+    def change(self, result: BenchResult) -> None:
+        log("work per change: stream verification, the sweep, the reconciler's backlog...")
+        settings = self.settings
+        result.change = change_work.measure(
+            self.second_client,
+            transactions=settings.changed_among,
+            sweep_transactions=settings.sweep_transactions,
+            backlog=settings.long_pending,
+        )
+
+    def search(self, result: BenchResult) -> None:
+        log("refund search and the daily report...")
+        settings = self.settings
+        result.search = search_bench.measure(
+            self.second_client,
+            refunds=settings.refunds,
+            day_refunds=settings.day_refunds,
+            fill_time_limit=settings.fill_time_limit,
+        )
 
 
-def search_rows(client: Any, settings: BenchSettings) -> list[report.TableRow]:
-    """Rows 5a-5c, on the growth rows' DynamoDB Local, tables of their own."""
-    log("refund search and the daily report...")
-    measured = search_bench.measure(
-        client,
-        refunds=settings.refunds,
-        day_refunds=settings.day_refunds,
-        fill_time_limit=settings.fill_time_limit,
-    )
-    return search_bench.rows(measured)
+def run_bench(
+    stack: BenchStack | None,
+    second_client: Any,
+    settings: BenchSettings,
+    selection: Selection | None = None,
+) -> BenchResult:
+    """The sections the selection needs, in order; `second_client` is a DynamoDB Local client
+    of its own, for the sections that fill tables (growth, change work, search)."""
+    selection = selection or Selection.of()
+    result = BenchResult(selection)
+    sections = Sections(stack, second_client, settings)
+    for name in selection.sections:
+        started = time.monotonic()
+        getattr(sections, name)(result)
+        result.seconds[name] = time.monotonic() - started
+        result.sections_run.append(name)
+        log(f"  {name}: {result.seconds[name]:.1f} s")
+    return result
 
 
 def capped(settings: BenchSettings, at_most: int) -> BenchSettings:
@@ -134,7 +313,11 @@ def capped(settings: BenchSettings, at_most: int) -> BenchSettings:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def _rows_argument(text: str) -> list[str]:
+    return [row.strip() for row in text.split(",") if row.strip()]
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
     defaults = BenchSettings()
     parser.add_argument("--cold-runs", type=int, default=defaults.cold_runs)
@@ -148,9 +331,33 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="cap every large table size (unrelated items, refunds, changed transactions)",
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument(
+        "--rows",
+        type=_rows_argument,
+        default=None,
+        help="only these rows, e.g. 2a,3e,3f (and what their references need); "
+        "docs/performance.md is then left alone unless --out is given",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="default: docs/performance.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
+    try:
+        args.selection = Selection.of(args.rows)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
+
+
+def output_path(args: argparse.Namespace) -> Path | None:
+    """Where the document goes: nowhere with --no-write, nor with --rows unless --out."""
+    if args.no_write or (args.rows and args.out is None):
+        return None
+    out: Path = args.out or DOCUMENT
+    return out
+
+
+def settings_from(args: argparse.Namespace) -> BenchSettings:
+    defaults = BenchSettings()
     settings = BenchSettings(
         cold_runs=args.cold_runs,
         requests=args.requests,
@@ -158,22 +365,43 @@ def main(argv: list[str] | None = None) -> int:
         unrelated=(min(defaults.unrelated[0], args.unrelated), args.unrelated),
         settled=(min(defaults.settled[0], args.settled), args.settled),
     )
-    if args.at_most is not None:
-        settings = capped(settings, args.at_most)
+    return capped(settings, args.at_most) if args.at_most is not None else settings
+
+
+@contextmanager
+def environment(selection: Selection) -> Iterator[tuple[BenchStack | None, Any]]:
+    """The local stack and the second DynamoDB Local, each only if a chosen section runs on it."""
+    with ExitStack() as started:
+        log("starting what the chosen rows run on, loopback only...")
+        stack = started.enter_context(bench_stack()) if selection.needs_stack else None
+        client = None
+        if selection.needs_second_dynamodb:
+            endpoint = started.enter_context(fill_dynamodb_local())
+            client = loopback_client("dynamodb", endpoint)
+        yield stack, client
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    selection: Selection = args.selection
+    out = output_path(args)
+    if out is not None and "calls" not in selection.sections:
+        # the document's profile comes from row 2a's process
+        selection = Selection.of([*selection.asked, "2a"])
+    settings = settings_from(args)
     started = time.monotonic()
-    log("starting the local stack and a second DynamoDB Local, loopback only...")
-    with bench_stack() as stack, dynamodb_local() as endpoint:
-        growth_client = loopback_client("dynamodb", endpoint)
-        result = run_bench(stack, growth_client, settings)
-        rows = result.rows + search_rows(growth_client, settings)
+    with environment(selection) as (stack, client):
+        result = run_bench(stack, client, settings, selection)
     seconds = time.monotonic() - started
-    profile = result.calls.profile
-    print(report.render_table(rows))
-    print()
-    print(report.render_profile(profile))
-    if not args.no_write:
-        args.out.write_text(report.document(rows, profile, settings.describe(), seconds))
-        log(f"written to {args.out} ({seconds:.0f} s)")
+    log("seconds by section: " + ", ".join(f"{k} {v:.0f}" for k, v in result.seconds.items()))
+    print(report.render_table(result.rows))
+    if result.calls is not None:
+        print()
+        print(report.render_profile(result.calls.profile))
+    if out is not None and result.calls is not None:
+        document = report.document(result.rows, result.calls.profile, settings.describe(), seconds)
+        out.write_text(document)
+        log(f"written to {out} ({seconds:.0f} s)")
     return 0
 
 

@@ -36,9 +36,9 @@ from refund_service.storage.schema import (
     TableSpec,
     create_table_request,
 )
-from tests.bench.growth import Reads, recorded_reads
+from tests.bench.growth import Reads, bench_world, log_fill, recorded_reads
 from tests.bench.report import TableRow
-from tests.support.world import USER, MutableClock, RecordingMetrics, World, make_world, rates
+from tests.support.world import USER, MutableClock, RecordingMetrics, World, rates
 
 SEARCH_INDEXES = (REFUNDS_BY_TRANSACTION_INDEX, REFUNDS_BY_STATUS_INDEX, REFUNDS_BY_DAY_INDEX)
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -110,8 +110,11 @@ def load_copies(world: World, template: Refund, times: list[datetime], time_limi
             pending = world.client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
         return len(chunk)
 
+    started = time.monotonic()
     with ThreadPoolExecutor(4) as pool:
-        return sum(pool.map(batch, range(0, len(times), 25)))
+        written = sum(pool.map(batch, range(0, len(times), 25)))
+    log_fill("refund records", written, started)
+    return written
 
 
 def spread(count: int) -> list[datetime]:
@@ -185,7 +188,9 @@ def world_without_search_indexes(client: Any) -> World:
     tables = {}
     for spec in specs:
         tables[spec.construct_id] = spec.default_name + suffix
-        client.create_table(**create_table_request(spec, tables[spec.construct_id]))
+        request = create_table_request(spec, tables[spec.construct_id])
+        request.pop("StreamSpecification", None)  # as bench_world's tables: no stream
+        client.create_table(**request)
     memory, metrics, clock = InMemorySimulatorMemory(), RecordingMetrics(), MutableClock(NOW)
     services = Services(
         store=DynamoDBLedgerStore(client, tables["PaymentLedger"], tables["PaymentAuditTrail"]),
@@ -216,7 +221,7 @@ def measure(
     day_refunds: tuple[int, int] = (10, 10_000),
     fill_time_limit: float = 240.0,
 ) -> SearchBenchResult:
-    world = make_world(client, MutableClock(NOW), suffix=f"-search-{uuid.uuid4().hex[:6]}")
+    world = bench_world(client, MutableClock(NOW), "search")
     result = SearchBenchResult(refunds_large_target=refunds[1])
     # the write cost, with and without the search indexes
     after = write_cost(world)

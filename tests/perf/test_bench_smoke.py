@@ -31,11 +31,13 @@ SETTINGS = BenchSettings(
     changed_among=(50, 500),
     sweep_transactions=20,
     long_pending=(3, 240),
+    refunds=(200, 600),
+    day_refunds=(5, 60),
 )
 ROWS = (
     *("1", "1b", "1c", "2a", "2b"),
     *("3a", "3b", "3c", "3d", "3e", "3f", "3g"),
-    *("4a", "4b", "4c", "6a", "6b", "6c"),
+    *("4a", "4b", "4c", "6a", "6b", "6c", "5a", "5b", "5c"),
 )
 
 
