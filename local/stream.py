@@ -153,7 +153,10 @@ class LocalChangeStream:
             return
 
 
-POLL_SECONDS = 0.5
+# The deployed mapping's batching window (stacks/constructs/change_stream.py): polling more
+# often only verifies each changed transaction in more, smaller batches, on the CPU the
+# local stack's requests share.
+POLL_SECONDS = 1.0
 
 
 @dataclass

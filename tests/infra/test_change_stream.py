@@ -8,6 +8,7 @@ import json
 import uuid
 from typing import Any
 
+from local import stream as local_stream
 from local.provision import create_tables
 from refund_service.storage.schema import ALL_TABLES, LEDGER_TABLE
 from tests.infra.conftest import Synthesized, arn_of, ref
@@ -99,6 +100,13 @@ def test_the_mapping_reports_partial_failures_bisects_and_gives_up_in_bounds(
     assert mapping["MaximumRecordAgeInSeconds"] == 6 * 3600 < 24 * 3600  # inside retention
     assert mapping["ParallelizationFactor"] == 1
     assert mapping["BatchSize"] == 100
+
+
+def test_the_local_poller_batches_as_the_mapping_does(synthesized: Synthesized) -> None:
+    mapping = _mapping(synthesized)
+
+    assert mapping["MaximumBatchingWindowInSeconds"] == local_stream.POLL_SECONDS
+    assert mapping["BatchSize"] == local_stream.BATCH_SIZE
 
 
 def test_records_given_up_go_to_an_encrypted_queue(synthesized: Synthesized) -> None:
