@@ -46,6 +46,8 @@ class LocalConfig:
     dynamodb_port: int
     moto_port: int
     reconcile_seconds: float = 30.0
+    # How often the change stream is read; the deployed mapping's batching window by default.
+    stream_seconds: float = 1.0
     workers: int = 4  # function instances serving requests side by side
     simulator_seconds: float = 1.0  # how often the simulated processor decides and announces
     pending_seconds: float = 5.0  # how long the simulated processor leaves a refund pending
@@ -59,6 +61,7 @@ class LocalConfig:
             dynamodb_port=int(os.environ.get("DYNAMODB_PORT", "8100")),
             moto_port=int(os.environ.get("MOTO_PORT", "8101")),
             reconcile_seconds=float(os.environ.get("RECONCILE_SECONDS", "30")),
+            stream_seconds=float(os.environ.get("LOCAL_STREAM_SECONDS", "1")),
             workers=int(os.environ.get("LOCAL_WORKERS", "4")),
             simulator_seconds=float(os.environ.get("SIMULATOR_SECONDS", "1")),
             pending_seconds=float(os.environ.get("SIMULATED_PENDING_SECONDS", "5")),

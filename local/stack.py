@@ -56,7 +56,9 @@ class LocalStack:
         key = auth.signing_key(config.key_file)
         environment = {name: os.environ[name] for name in config.handler_environment("")}
         self._functions = LocalFunctions(environment, config.workers)
-        self.change_stream = LocalStreamRunner.start(config.dynamodb_url, self._stopping)
+        self.change_stream = LocalStreamRunner.start(
+            config.dynamodb_url, self._stopping, config.stream_seconds
+        )
         local_routes = {
             ("POST", "/local/reconcile"): lambda _query: self.reconcile_now(),
             ("GET", "/local/events"): self.change_stream.sink.route,

@@ -170,7 +170,9 @@ class LocalStreamRunner:
         return self.stream.sink
 
     @classmethod
-    def start(cls, dynamodb_url: str, stopping: threading.Event) -> LocalStreamRunner:
+    def start(
+        cls, dynamodb_url: str, stopping: threading.Event, seconds: float = POLL_SECONDS
+    ) -> LocalStreamRunner:
         import boto3  # noqa: PLC0415
 
         from refund_service.bootstrap import aws_client, build_stream_publisher  # noqa: PLC0415
@@ -192,12 +194,12 @@ class LocalStreamRunner:
             )
         )
         threading.Thread(
-            target=runner.run, args=(stopping,), name="change-stream", daemon=True
+            target=runner.run, args=(stopping, seconds), name="change-stream", daemon=True
         ).start()
         return runner
 
-    def run(self, stopping: threading.Event) -> None:
-        while not stopping.wait(POLL_SECONDS):
+    def run(self, stopping: threading.Event, seconds: float = POLL_SECONDS) -> None:
+        while not stopping.wait(seconds):
             try:
                 self.stream.poll()
             except Exception as error:  # keep polling; the next poll retries from the same place

@@ -193,9 +193,15 @@ def same_calls_rows(rows: list[LoadRow], requests: int, time_limit: float) -> li
                 "service's order: the idempotency PutItem, the read of the head and the key's "
                 "pointer (one BatchGetItem), the reserving "
                 "TransactWriteItems, the simulated processor's own calls, the recording "
-                "TransactWriteItems and the idempotency UpdateItem. The ratio is the service's "
+                "TransactWriteItems and the idempotency UpdateItem. Its two transactions write "
+                "the items the service's own code writes for a refund (captured from one "
+                "refund on tables of the same schema): the same items, sizes and index "
+                "attributes, so the same index writes. The ratio is the service's "
                 "overhead above its storage work: Python, validation, logging, tracing and the "
-                "local gateway.",
+                "local gateway. The local stack's change-stream poller is paused in the bench "
+                "(LOCAL_STREAM_SECONDS, tests/bench/stack.py): in AWS the publisher runs on its "
+                "own compute, and here its verification of each changed payment would take "
+                "the two cores the requests and DynamoDB Local share.",
             )
         )
     return out

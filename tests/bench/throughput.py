@@ -14,6 +14,7 @@ counts the connections that failed.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Sequence
@@ -24,8 +25,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from refund_service.domain.refund import RefundReason
+from refund_service.service.refunds import RefundCommand, request_refund
 from tests.bench.client import Client, LoadResult, Work, run_clients
 from tests.bench.stack import BenchStack
+from tests.support.world import USER, MutableClock, make_world
 
 REFUNDS_PER_PAYMENT = 5
 PAYMENT_AMOUNT = 1_000_000
@@ -262,9 +266,16 @@ class SameCallsCeiling(CeilingRefunds):
     The stand-in's items use keys of their own, so the simulator never sees them.
     """
 
-    def __init__(self, client: Any, per_refund: dict[str, float], table: str = IDEMPOTENCY):
+    def __init__(
+        self,
+        client: Any,
+        per_refund: dict[str, float],
+        table: str = IDEMPOTENCY,
+        writes: ServiceWrites | None = None,
+    ):
         super().__init__(client)
         self.table = table
+        self.writes = writes
         self.run = uuid.uuid4().hex[:8]
         self.counts: dict[tuple[str, str], int] = {}
         for key, count in per_refund.items():
@@ -299,8 +310,13 @@ class SameCallsCeiling(CeilingRefunds):
         head = next((item for item in found if item.get("sk", {}).get("S") == "HEAD"), None)
         return int(head["version"]["N"]) if head else 0
 
+    def _items(self, partition: str, version: int, refund: str, step: int) -> list[dict[str, Any]]:
+        if self.writes is None:
+            return super()._items(partition, version, refund, step)
+        return self.writes.items(step, self, partition, version, refund)
+
     def _write(self, partition: str, version: int, refund: str, step: int) -> None:
-        if not self.reads_by_key or step != 1:
+        if self.writes is not None or not self.reads_by_key or step != 1:
             super()._write(partition, version, refund, step)
             return
         items = self._items(partition, version, refund, step)
@@ -375,6 +391,70 @@ class SameCallsCeiling(CeilingRefunds):
         )
 
 
+@dataclass(frozen=True)
+class ServiceWrites:
+    """The items of a refund's two TransactWriteItems as the service builds them (`ledger` or
+    `audit`, the item's DynamoDB JSON with the payment's id as `PLACEHOLDER`, and whether the
+    Put is conditional), for a ceiling that writes what the service writes: the same items,
+    sizes and index attributes."""
+
+    transactions: tuple[tuple[tuple[str, str, bool], ...], ...]
+    PLACEHOLDER = "@@payment@@"
+
+    def items(
+        self, step: int, ceiling: CeilingRefunds, partition: str, version: int, refund: str
+    ) -> list[dict[str, Any]]:
+        items = []
+        for table, text, conditional in self.transactions[step - 1]:
+            item = json.loads(text.replace(self.PLACEHOLDER, f"{partition}~{refund}"))
+            item["pk"] = {"S": partition}
+            if item["sk"]["S"] == "HEAD":
+                head = ceiling._head_put(partition, version)
+                head["Put"]["Item"] = {**item, "version": head["Put"]["Item"]["version"]}
+                items.append(head)
+                continue
+            item["sk"] = {"S": f"{item['sk']['S']}#{refund}"}  # the refund's own items
+            name = ceiling.ledger if table == "ledger" else ceiling.audit
+            put: dict[str, Any] = {"TableName": name, "Item": item}
+            if conditional:  # a new item; the refund record is replaced, unconditionally
+                put["ConditionExpression"] = "attribute_not_exists(pk)"
+            items.append({"Put": put})
+        return items
+
+
+def service_writes(client: Any) -> ServiceWrites:
+    """One keyed refund through the service's own code, on tables of its schema (indexes and
+    all) made for the purpose, its two TransactWriteItems captured before they are sent."""
+    world = make_world(client, MutableClock(), suffix=f"-writes-{uuid.uuid4().hex[:8]}")
+    tid = world.pay(amount=10_000)
+    captured: list[list[dict[str, Any]]] = []
+
+    def capture(params: dict[str, Any], **_: Any) -> None:
+        captured.append(json.loads(json.dumps(params["TransactItems"])))
+
+    event = "provide-client-params.dynamodb.TransactWriteItems"
+    client.meta.events.register(event, capture)
+    try:
+        command = RefundCommand(tid, RefundReason.OTHER, 1_000, idempotency_key="writes")
+        request_refund(world.services, command, USER)
+    finally:
+        client.meta.events.unregister(event, capture)
+    audit = world.tables["PaymentAuditTrail"]
+    return ServiceWrites(
+        tuple(
+            tuple(
+                (
+                    "audit" if put["Put"]["TableName"] == audit else "ledger",
+                    json.dumps(put["Put"]["Item"]).replace(tid, ServiceWrites.PLACEHOLDER),
+                    "ConditionExpression" in put["Put"],
+                )
+                for put in transaction
+            )
+            for transaction in captured[-2:]
+        )
+    )
+
+
 _EXTRA_CALLS = {
     ("idempotency", "PutItem"): SameCallsCeiling.idempotency_put,
     ("idempotency", "UpdateItem"): SameCallsCeiling.idempotency_update,
@@ -421,7 +501,7 @@ def measure(
         ceiling = ceiling_load(client, shape, requests, time_limit)
         same_calls = None
         if shape.same_calls:
-            same = SameCallsCeiling(client, per_refund)
+            same = SameCallsCeiling(client, per_refund, writes=service_writes(client))
             same_calls = ceiling_load(client, shape, requests, time_limit, same)
         rows.append(Row(shape, service, ceiling, same_calls))
     return rows

@@ -8,7 +8,10 @@ import json
 import uuid
 from typing import Any
 
+import pytest
+
 from local import stream as local_stream
+from local.config import LocalConfig
 from local.provision import create_tables
 from refund_service.storage.schema import ALL_TABLES, LEDGER_TABLE
 from tests.infra.conftest import Synthesized, arn_of, ref
@@ -107,6 +110,15 @@ def test_the_local_poller_batches_as_the_mapping_does(synthesized: Synthesized) 
 
     assert mapping["MaximumBatchingWindowInSeconds"] == local_stream.POLL_SECONDS
     assert mapping["BatchSize"] == local_stream.BATCH_SIZE
+
+
+def test_the_local_poller_reads_at_the_mappings_window_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LOCAL_STREAM_SECONDS", raising=False)
+    assert LocalConfig.from_env().stream_seconds == local_stream.POLL_SECONDS
+    monkeypatch.setenv("LOCAL_STREAM_SECONDS", "3600")  # the bench pauses it (tests/bench/stack.py)
+    assert LocalConfig.from_env().stream_seconds == 3600
 
 
 def test_records_given_up_go_to_an_encrypted_queue(synthesized: Synthesized) -> None:

@@ -61,7 +61,7 @@ def _json(payload: bytes) -> Any:
         return payload.decode()
 
 
-def start_stack(data_dir: Path, log: Path) -> RunningStack:
+def start_stack(data_dir: Path, log: Path, settings: dict[str, str] | None = None) -> RunningStack:
     port = free_port()
     env = {
         **os.environ,
@@ -73,6 +73,7 @@ def start_stack(data_dir: Path, log: Path) -> RunningStack:
         # The simulated processor decides a `pending` refund only when looked up; its
         # webhooks for `timeout` refunds still go out within a second.
         "SIMULATED_PENDING_SECONDS": "3600",
+        **(settings or {}),
     }
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         env.pop(name, None)

@@ -5,6 +5,7 @@ Counts are tiny so this takes seconds; timings are only compared within the run.
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections import Counter
@@ -15,7 +16,7 @@ from tests.bench import report
 from tests.bench.probes import REMAINDER, STAGES
 from tests.bench.runner import BenchResult, BenchSettings, run_bench
 from tests.bench.stack import BenchStack, loopback_client
-from tests.bench.throughput import SameCallsCeiling
+from tests.bench.throughput import SameCallsCeiling, service_writes
 
 SETTINGS = BenchSettings(
     cold_runs=1,
@@ -84,11 +85,19 @@ def test_the_same_calls_ceiling_makes_exactly_the_calls_of_a_refund(
     bench: BenchResult, perf_stack: BenchStack
 ) -> None:
     client = perf_stack.client("dynamodb")
+    writes = service_writes(client)
     made: Counter[str] = Counter()
     client.meta.events.register(
         "before-call.dynamodb.*", lambda model, **_: made.update([model.name])
     )
-    ceiling = SameCallsCeiling(client, bench.calls.by_operation())
+    written: list[list[str]] = []
+    client.meta.events.register(
+        "provide-client-params.dynamodb.TransactWriteItems",
+        lambda params, **_: written.append(
+            [item["Put"]["Item"]["sk"]["S"].split("#")[0] for item in params["TransactItems"]]
+        ),
+    )
+    ceiling = SameCallsCeiling(client, bench.calls.by_operation(), writes=writes)
     partition = f"BENCH#CEILING#{uuid.uuid4().hex}"
     ceiling.create(partition)
     made.clear()
@@ -100,6 +109,12 @@ def test_the_same_calls_ceiling_makes_exactly_the_calls_of_a_refund(
             per_refund[operation] += round(count)
     assert made == per_refund
     assert made["TransactWriteItems"] == 2
+    # and writes what the service writes: its items, in its order, in both transactions
+    service = [
+        [json.loads(text)["sk"]["S"].split("#")[0] for _, text, _ in t] for t in writes.transactions
+    ]
+    assert written == service
+    assert service[0] == ["HEAD", "ENTRY", "REFUND", "AUDIT", "AUDIT", "AUDIT", "AUDIT", "KEY"]
     assert made["Query"] == 0  # the ledger reads by key: head and pointer (decision 0025)
 
 
