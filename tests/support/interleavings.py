@@ -48,16 +48,20 @@ class CommitWithinBatchRead:
         return item
 
 
-class UnreachableFor:
-    """The world's processor, unreachable for the next `times` requests (nothing sent)."""
+class ProcessorFor:
+    """The world's processor for the next `times` refund requests answered otherwise
+    (`answer`); lookups and listings go to it unchanged."""
 
     def __init__(self, inner: Any, times: int):
         self.inner, self.name, self.times = inner, inner.name, times
 
+    def answer(self, request: ProcessorRefundRequest) -> ProcessorResult:
+        raise NotImplementedError
+
     def refund(self, request: ProcessorRefundRequest) -> ProcessorResult:
         if self.times:
             self.times -= 1
-            raise ProcessorUnavailableError("nothing was sent")
+            return self.answer(request)
         result: ProcessorResult = self.inner.refund(request)
         return result
 
@@ -70,3 +74,10 @@ class UnreachableFor:
     ) -> Iterable[ProcessorRefundRecord] | None:
         records: Iterable[ProcessorRefundRecord] | None = self.inner.refunds_between(since, until)
         return records
+
+
+class UnreachableFor(ProcessorFor):
+    """The world's processor, unreachable for the next `times` requests (nothing sent)."""
+
+    def answer(self, request: ProcessorRefundRequest) -> ProcessorResult:
+        raise ProcessorUnavailableError("nothing was sent")

@@ -12,8 +12,7 @@ counts, the batch's UnprocessedKeys retry, and payments recorded before pointers
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,7 +21,6 @@ from refund_service.adapters.dynamodb import codec
 from refund_service.domain.errors import DomainError, ErrorCode
 from refund_service.domain.processor import (
     ProcessorCode,
-    ProcessorRefundRecord,
     ProcessorRefundRequest,
     ProcessorResult,
     normalized,
@@ -31,7 +29,7 @@ from refund_service.domain.refund import RefundReason, RefundStatus
 from refund_service.service.queries import verify_transaction
 from refund_service.service.refunds import RefundCommand, RefundOutcome, request_refund
 from refund_service.service.settlement import rollback_refund, settle
-from tests.support.interleavings import CommitWithinBatchRead, UnreachableFor
+from tests.support.interleavings import CommitWithinBatchRead, ProcessorFor, UnreachableFor
 from tests.support.world import USER, World
 
 KEY = "key-one-batch"
@@ -79,29 +77,12 @@ class CommitBeforeUnprocessedKeys:
         }
 
 
-class PendingFor:
+class PendingFor(ProcessorFor):
     """The world's processor, answering the next `times` refunds pending without deciding
     them (nothing paid, nothing recorded): the refund holds its amount until it is settled."""
 
-    def __init__(self, inner: Any, times: int):
-        self.inner, self.name, self.times = inner, inner.name, times
-
-    def refund(self, request: ProcessorRefundRequest) -> ProcessorResult:
-        if self.times:
-            self.times -= 1
-            return normalized(ProcessorCode.PENDING, self.name)
-        result: ProcessorResult = self.inner.refund(request)
-        return result
-
-    def lookup(self, request: ProcessorRefundRequest) -> ProcessorResult | None:
-        result: ProcessorResult | None = self.inner.lookup(request)
-        return result
-
-    def refunds_between(
-        self, since: datetime, until: datetime
-    ) -> Iterable[ProcessorRefundRecord] | None:
-        records: Iterable[ProcessorRefundRecord] | None = self.inner.refunds_between(since, until)
-        return records
+    def answer(self, request: ProcessorRefundRequest) -> ProcessorResult:
+        return normalized(ProcessorCode.PENDING, self.name)
 
 
 def paid_for(world: World, tid: str) -> dict[str, int]:
