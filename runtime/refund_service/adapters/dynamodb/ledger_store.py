@@ -415,30 +415,16 @@ class DynamoDBLedgerStore:
 
     def _pointer_check(self, transaction_id: str, claim: KeyClaim) -> dict[str, Any]:
         """The key's pointer still as a refusal read it: absent, or naming the same refund."""
-        check: dict[str, Any] = {
-            "TableName": self._ledger,
-            "Key": codec.item_key(transaction_id, codec.key_sk(claim.key)),
-        }
-        if claim.refund_id is None:
-            check["ConditionExpression"] = _NOT_EXISTS
-        else:
-            check["ConditionExpression"] = "refund_id = :expected"
-            check["ExpressionAttributeValues"] = {":expected": {"S": claim.refund_id}}
-        return {"ConditionCheck": check}
+        key = codec.item_key(transaction_id, codec.key_sk(claim.key))
+        check = {"TableName": self._ledger, "Key": key}
+        return {"ConditionCheck": {**check, **_pointer_names(claim.refund_id)}}
 
     def _pointer_put(self, transaction_id: str, move: KeyMove) -> dict[str, Any]:
         """The key's pointer, moved only from the refund the reservation saw it name: of two
         reservations under one key, one wins even if both read the head before either wrote."""
         item = codec.key_pointer_item(transaction_id, move.key, move.refund_id, move.earlier)
-        if move.expected is None:
-            return self._put_new(self._ledger, item)
-        put: dict[str, Any] = {
-            "TableName": self._ledger,
-            "Item": codec.serialize(item),
-            "ConditionExpression": "refund_id = :expected",
-            "ExpressionAttributeValues": {":expected": {"S": move.expected}},
-        }
-        return {"Put": put}
+        put = {"TableName": self._ledger, "Item": codec.serialize(item)}
+        return {"Put": {**put, **_pointer_names(move.expected)}}
 
     def _put_new(self, table: str, item: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -469,6 +455,16 @@ class DynamoDBLedgerStore:
         else:
             put["ConditionExpression"] = _NOT_EXISTS
         return {"Put": put}
+
+
+def _pointer_names(refund_id: str | None) -> dict[str, Any]:
+    """The condition that a key's pointer names `refund_id`, or is absent for None."""
+    if refund_id is None:
+        return {"ConditionExpression": _NOT_EXISTS}
+    return {
+        "ConditionExpression": "refund_id = :expected",
+        "ExpressionAttributeValues": {":expected": {"S": refund_id}},
+    }
 
 
 def _recorded_before_pointers(head: Head) -> bool:
