@@ -198,7 +198,7 @@ class LocalStreamRunner:
         ).start()
         return runner
 
-    def run(self, stopping: threading.Event, seconds: float = POLL_SECONDS) -> None:
+    def run(self, stopping: threading.Event, seconds: float) -> None:
         while not stopping.wait(seconds):
             try:
                 self.stream.poll()
