@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 from local import auth
 from local.config import LocalConfig
 from tests.integration.conftest import RunningStack, start_stack, stop_stack
-from tests.support.dynamodb_local import find_jar, free_port
+from tests.support.dynamodb_local import dynamodb_local
 
 _DYNAMODB = re.compile(r"DynamoDB Local (http://127\.0\.0\.1:\d+)")
 _MOTO = re.compile(r"moto server \(KMS, CloudWatch\) (http://127\.0\.0\.1:\d+)")
@@ -115,45 +115,7 @@ def bench_stack(data_dir: Path | None = None) -> Iterator[BenchStack]:
 SECOND_DYNAMODB_JVM = ("-Xms1g", "-Xmx3g", "-XX:+UseParallelGC")
 
 
-@contextmanager
-def fill_dynamodb_local(timeout: float = 30.0) -> Iterator[str]:
+def fill_dynamodb_local() -> AbstractContextManager[str]:
     """A DynamoDB Local of the bench's own, in memory, with a heap sized for its fills;
     yields its loopback endpoint and stops it after."""
-    import subprocess
-    import time
-
-    jar = find_jar()
-    port = free_port()
-    command = [
-        "java",
-        *SECOND_DYNAMODB_JVM,
-        f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
-        "-jar",
-        str(jar),
-        "-port",
-        str(port),
-        "-inMemory",
-        "-disableTelemetry",
-    ]
-    process = subprocess.Popen(
-        command, cwd=jar.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        client = loopback_client("dynamodb", endpoint, pool=1)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                client.list_tables(Limit=1)
-                break
-            except Exception:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the bench's DynamoDB Local did not start") from None
-                time.sleep(0.2)
-        yield endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    return dynamodb_local(jvm=SECOND_DYNAMODB_JVM, options=("-disableTelemetry",))

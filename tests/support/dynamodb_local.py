@@ -6,7 +6,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,19 +42,27 @@ def _wait_ready(endpoint: str, process: subprocess.Popen[bytes], timeout: float)
 
 
 @contextmanager
-def dynamodb_local(db_path: Path | None = None, port: int | None = None) -> Iterator[str]:
-    """Run DynamoDB Local on loopback; yields its endpoint URL and stops it after."""
+def dynamodb_local(
+    db_path: Path | None = None,
+    port: int | None = None,
+    jvm: Sequence[str] = (),
+    options: Sequence[str] = (),
+) -> Iterator[str]:
+    """Run DynamoDB Local on loopback (`jvm`: options of the Java VM, `options`: of DynamoDB
+    Local); yields its endpoint URL and stops it after."""
     jar = find_jar()
     port = port or free_port()
     storage = ["-dbPath", str(db_path)] if db_path else ["-inMemory"]
     command = [
         "java",
+        *jvm,
         f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
         "-jar",
         str(jar),
         "-port",
         str(port),
         *storage,
+        *options,
     ]
     process = subprocess.Popen(
         command, cwd=jar.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
