@@ -219,34 +219,7 @@ def test_a_won_dispute_restores_what_was_refundable_and_a_lost_one_books_nothing
     assert_verified(world, tid)
 
 
-@pytest.mark.parametrize(
-    ("kind", "status"),
-    [(WebhookEventKind.CHARGEBACK_WON, "won"), (WebhookEventKind.CHARGEBACK_LOST, "lost")],
-)
-def test_dispute_outcomes_by_webhook_resolve_the_chargeback_once(
-    world: World, kind: WebhookEventKind, status: str
-) -> None:
-    tid = world.pay(amount=10_000)
-    log = InMemoryLog()
-
-    def dispute(event_id: str, event_kind: WebhookEventKind) -> WebhookOutcome:
-        event = WebhookEvent(
-            "stripe",
-            event_id,
-            event_kind,
-            "charge.dispute",
-            transaction_id=tid,
-            amount=10_000,
-            dispute_reference="dp_77",
-        )
-        return handle_event(world.services, log, event).outcome
-
-    assert dispute("evt-1", WebhookEventKind.CHARGEBACK) is WebhookOutcome.CHARGEBACK_RECORDED
-    assert dispute("evt-2", kind) is WebhookOutcome.CHARGEBACK_RESOLVED
-    assert dispute("evt-3", kind) is WebhookOutcome.UNCHANGED  # a second event of the same end
-    head = world.store.load(tid).head
-    assert head.chargebacks["dp_77"].status.value == status
-    assert head.summary.refundable_amount == (10_000 if status == "won" else 0)
+DISPUTE = "dp_77"
 
 
 def _dispute_told(
@@ -259,9 +232,30 @@ def _dispute_told(
         "charge.dispute",
         transaction_id=tid,
         amount=10_000,
-        dispute_reference="dp_88",
+        dispute_reference=DISPUTE,
     )
     return handle_event(world.services, log, event).outcome
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"),
+    [(WebhookEventKind.CHARGEBACK_WON, "won"), (WebhookEventKind.CHARGEBACK_LOST, "lost")],
+)
+def test_dispute_outcomes_by_webhook_resolve_the_chargeback_once(
+    world: World, kind: WebhookEventKind, status: str
+) -> None:
+    tid = world.pay(amount=10_000)
+    log = InMemoryLog()
+
+    def dispute(event_id: str, event_kind: WebhookEventKind) -> WebhookOutcome:
+        return _dispute_told(world, log, tid, event_id, event_kind)
+
+    assert dispute("evt-1", WebhookEventKind.CHARGEBACK) is WebhookOutcome.CHARGEBACK_RECORDED
+    assert dispute("evt-2", kind) is WebhookOutcome.CHARGEBACK_RESOLVED
+    assert dispute("evt-3", kind) is WebhookOutcome.UNCHANGED  # a second event of the same end
+    head = world.store.load(tid).head
+    assert head.chargebacks[DISPUTE].status.value == status
+    assert head.summary.refundable_amount == (10_000 if status == "won" else 0)
 
 
 def test_a_dispute_the_processor_reports_won_after_it_was_lost_books_the_reversal_once(
@@ -291,7 +285,7 @@ def test_a_dispute_the_processor_reports_won_after_it_was_lost_books_the_reversa
     state = world.store.load(tid)
     reversals = [e for e in state.entries if e.type is EntryType.CHARGEBACK_REVERSAL]
     assert len(reversals) == 1
-    assert state.head.chargebacks["dp_88"].status is ChargebackStatus.WON
+    assert state.head.chargebacks[DISPUTE].status is ChargebackStatus.WON
     assert (state.summary.chargeback_amount, state.summary.refundable_amount) == (0, 7_000)
     # And a loss told again after the win changes nothing
     assert _dispute_told(world, log, tid, "evt-5", WebhookEventKind.CHARGEBACK_LOST) is (
