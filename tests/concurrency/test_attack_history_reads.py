@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any
-
-import pytest
 
 from refund_service.domain.errors import DomainError
 from refund_service.domain.refund import RefundReason
 from refund_service.service.queries import verify_transaction
 from refund_service.service.refunds import RefundCommand, request_refund
-from tests.support.world import USER, MutableClock, World, make_world
-
-
-@pytest.fixture
-def world(local_dynamodb: Any) -> World:
-    world = make_world(local_dynamodb, MutableClock(), suffix=f"-{uuid.uuid4().hex[:8]}")
-    world.services.sleep = time.sleep
-    world.services.policy = replace(world.services.policy, max_contention_seconds=300.0)
-    return world
+from tests.support.world import USER, World
 
 
 def test_concurrent_first_uses_of_one_key_all_answer_with_one_refund(world: World) -> None:

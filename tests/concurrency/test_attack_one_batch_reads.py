@@ -7,19 +7,14 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
-from typing import Any
-
-import pytest
 
 from refund_service.domain.errors import DomainError
 from refund_service.domain.refund import RefundReason, RefundStatus
 from refund_service.service.queries import verify_transaction
 from refund_service.service.refunds import RefundCommand, request_refund
 from tests.support.interleavings import UnreachableFor
-from tests.support.world import USER, MutableClock, World, make_world
+from tests.support.world import USER, World
 
 SECONDS = 60.0
 KEY = "key-raced"
@@ -29,14 +24,6 @@ KEY = "key-raced"
 # unless the refusal's pointer check stops it.
 AMOUNTS = {KEY: 6_000, "key-other-a": 4_000, "key-other-b": 4_000}
 REQUESTS = (KEY, KEY, KEY, KEY, "key-other-a", "key-other-b")
-
-
-@pytest.fixture
-def world(local_dynamodb: Any) -> World:
-    world = make_world(local_dynamodb, MutableClock(), suffix=f"-{uuid.uuid4().hex[:8]}")
-    world.services.sleep = time.sleep
-    world.services.policy = replace(world.services.policy, max_contention_seconds=300.0)
-    return world
 
 
 def failed_under_key(world: World) -> str:

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any
-
-import pytest
 
 from refund_service.api.errors import ApiError
 from refund_service.api.refund_creation import RefundCreator
@@ -20,17 +16,7 @@ from refund_service.domain.refund import RefundReason
 from refund_service.service.queries import verify_transaction
 from refund_service.service.refunds import RefundCommand, request_refund
 from tests.support.lambda_context import FakeLambdaContext
-from tests.support.world import USER, MutableClock, World, make_world
-
-
-@pytest.fixture
-def world(local_dynamodb: Any) -> World:
-    world = make_world(local_dynamodb, MutableClock(), suffix=f"-{uuid.uuid4().hex[:8]}")
-    world.services.sleep = time.sleep  # real back-off between optimistic retries
-    # These tests are about what concurrency may never break, not about how long a request
-    # may wait: give the retries room, on this shared two-core machine, to finish the race.
-    world.services.policy = replace(world.services.policy, max_contention_seconds=300.0)
-    return world
+from tests.support.world import USER, World
 
 
 def run_all(count: int, task: Any) -> list[Any]:
