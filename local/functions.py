@@ -7,6 +7,11 @@ workers run side by side, so requests still meet concurrently in DynamoDB, as th
 Each worker has a pipe of its own, and the gateway's request thread uses it directly: an event
 goes out and its answer comes back with no thread in between. (A process pool's queue and
 result threads added two hand-offs per request, each waiting for the gateway's GIL.)
+
+The idle worker used last is handed the next event, so requests one after another stay in one
+warm process and more workers join only as requests overlap, as Lambda scales out. Taken in
+turn, one client's requests went to every worker: each paid its own first refund (clients, a
+KMS data key), and each request met the process that had been idle longest.
 """
 
 from __future__ import annotations
@@ -78,7 +83,7 @@ class LocalFunctions:
     def __init__(self, environment: dict[str, str], workers: int):
         self._environment = environment
         self._workers = [_Worker(environment) for _ in range(workers)]
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()  # the warmest on top
         for worker in self._workers:
             worker.wait_ready()
             self._idle.put(worker)

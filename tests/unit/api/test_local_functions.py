@@ -14,7 +14,7 @@ import pytest
 
 from local.config import LocalConfig
 from local.events import payload_v2_event
-from local.functions import FunctionError, LocalFunctions
+from local.functions import FunctionError, LocalFunctions, _Worker
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +53,29 @@ def test_a_function_that_raises_is_reported(functions: LocalFunctions) -> None:
     assert "/refunds" in openapi_document(functions)["paths"]  # the worker serves on
 
 
+def test_requests_one_after_another_stay_in_one_worker(
+    functions: LocalFunctions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served: list[int] = []
+    exchange = _Worker.exchange
+
+    def recording(worker: _Worker, function: str, event: dict[str, Any]) -> tuple[bool, Any]:
+        served.append(worker.process.pid or 0)
+        return exchange(worker, function, event)
+
+    monkeypatch.setattr(_Worker, "exchange", recording)
+    for _ in range(4):
+        openapi_document(functions)
+    assert len(served) == 4
+    assert len(set(served)) == 1  # in turn, they would have gone to both workers
+
+
 def test_a_dead_worker_fails_its_request_and_is_replaced(functions: LocalFunctions) -> None:
     before = worker_pids(functions)
     for pid in before:
         os.kill(pid, signal.SIGKILL)
-    for _ in before:  # each dead worker fails the one request it is handed, then is replaced
-        with pytest.raises(FunctionError):
-            functions.api(payload_v2_event("GET", "/openapi.json"))
+    with pytest.raises(FunctionError):  # the worker handed the request had died
+        functions.api(payload_v2_event("GET", "/openapi.json"))
+    assert "/refunds" in openapi_document(functions)["paths"]  # its replacement answers
     after = worker_pids(functions)
-    assert not set(before) & set(after)
-    assert "/refunds" in openapi_document(functions)["paths"]
+    assert len(set(before) - set(after)) == 1
