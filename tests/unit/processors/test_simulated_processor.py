@@ -234,31 +234,222 @@ def test_a_pending_refund_is_listed_once_decided(
     )
 
 
-def test_listing_reads_day_items_and_never_scans(clock: MutableClock) -> None:
+class BatchRecorder(Recorder):
+    """Also keeps the ids each BatchGetItem asked for, and answers at most `answered` of them
+    per call, leaving the rest unprocessed as DynamoDB does under load."""
+
+    def __init__(self, client: Any, answered: int = 100):
+        super().__init__(client)
+        self.answered = answered
+        self.batches: list[list[str]] = []
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+        self.calls.append("batch_get_item")
+        [(table, request)] = RequestItems.items()
+        keys = request["Keys"]
+        self.batches.append([k["id"]["S"] for k in keys])
+        now = {table: {**request, "Keys": keys[: self.answered]}}
+        answer: dict[str, Any] = self.client.batch_get_item(RequestItems=now)
+        if keys[self.answered :]:
+            answer["UnprocessedKeys"] = {table: {**request, "Keys": keys[self.answered :]}}
+        return answer
+
+    def index_reads(self) -> list[list[str]]:
+        """The batches that asked for index items, not refund records."""
+        return [b for b in self.batches if any(i.startswith(INDEX_PREFIXES) for i in b)]
+
+
+INDEX_PREFIXES = ("simulated-processor#decided#", "simulated-processor#day#")
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[BatchRecorder]:
     from moto import mock_aws
 
     with mock_aws():
         import boto3
 
-        client = Recorder(boto3.client("dynamodb", region_name="us-east-1"))
+        client = BatchRecorder(boto3.client("dynamodb", region_name="us-east-1"))
         client.create_table(**create_table_request(IDEMPOTENCY_TABLE, "RefundIdempotency"))
-        processor = make(DynamoDBSimulatorMemory(client, "RefundIdempotency"), clock)
-        for n in range(120):  # more than one BatchGetItem
-            processor.refund(request(f"r{n}-REFUND", 100 + n))
-        # a crash between the index write and the record: listed id, no record, nothing paid
-        client.update_item(
-            TableName="RefundIdempotency",
-            Key={"id": {"S": "simulated-processor#day#2026-03-14"}},
-            UpdateExpression="ADD refund_ids :id",
-            ExpressionAttributeValues={":id": {"SS": ["crashed-REFUND"]}},
-        )
-        client.calls.clear()
+        yield client
 
-        listed = list(processor.refunds_between(START, START + timedelta(hours=1)) or [])
 
-        assert sorted(r.amount for r in listed) == list(range(100, 220))
-        assert "scan" not in client.calls and "query" not in client.calls
-        assert set(client.calls) == {"get_item", "batch_get_item"}
+def index_items(client: Recorder) -> dict[str, set[str]]:
+    """Every index item in the table, by id (a test may scan; the memory never does)."""
+    items = client.client.scan(TableName="RefundIdempotency")["Items"]
+    return {
+        item["id"]["S"]: set(item["refund_ids"]["SS"])
+        for item in items
+        if item["id"]["S"].startswith(INDEX_PREFIXES)
+    }
+
+
+def put_pre_change_refund(client: Recorder, refund_id: str, decided_at: datetime) -> None:
+    """A refund as the memory wrote it before minute items: its record, and its id in the
+    item of its day."""
+    client.client.update_item(
+        TableName="RefundIdempotency",
+        Key={"id": {"S": f"simulated-processor#day#{decided_at.date().isoformat()}"}},
+        UpdateExpression="ADD refund_ids :id",
+        ExpressionAttributeValues={":id": {"SS": [refund_id]}},
+    )
+    client.client.put_item(
+        TableName="RefundIdempotency",
+        Item={
+            "id": {"S": f"simulated-processor#{refund_id}"},
+            "refund_id": {"S": refund_id},
+            "transaction_id": {"S": refund_id.removesuffix("-REFUND")},
+            "amount": {"N": "700"},
+            "currency": {"S": "EUR"},
+            "code": {"S": "APPROVED"},
+            "reference": {"S": f"sim_{refund_id}"},
+            "received_at": {"S": decided_at.isoformat()},
+            "decided_at": {"S": decided_at.isoformat()},
+            "payments": {"N": "1"},
+        },
+    )
+
+
+def listed_ids(processor: SimulatedProcessor, since: datetime, until: datetime) -> set[str]:
+    return {r.refund_id for r in processor.refunds_between(since, until) or []}
+
+
+def test_listing_reads_index_items_in_batches_and_never_scans(
+    dynamodb: BatchRecorder, clock: MutableClock
+) -> None:
+    processor = make(DynamoDBSimulatorMemory(dynamodb, "RefundIdempotency"), clock)
+    for n in range(120):  # more than one BatchGetItem of records
+        processor.refund(request(f"r{n}-REFUND", 100 + n))
+    # a crash between the index write and the record: listed id, no record, nothing paid
+    dynamodb.update_item(
+        TableName="RefundIdempotency",
+        Key={"id": {"S": "simulated-processor#decided#2026-03-14T23:59"}},
+        UpdateExpression="ADD refund_ids :id",
+        ExpressionAttributeValues={":id": {"SS": ["crashed-REFUND"]}},
+    )
+    dynamodb.calls.clear()
+
+    listed = list(processor.refunds_between(START, START + timedelta(hours=1)) or [])
+
+    assert sorted(r.amount for r in listed) == list(range(100, 220))
+    assert set(dynamodb.calls) == {"batch_get_item"}
+
+
+def test_refunds_decided_either_side_of_midnight_are_in_their_minutes_and_listed(
+    dynamodb: BatchRecorder,
+) -> None:
+    # Given a refund decided at 23:59:30 and one at 00:00:10 the next day
+    clock = MutableClock(datetime(2026, 3, 14, 23, 59, 30, tzinfo=UTC))
+    processor = make(DynamoDBSimulatorMemory(dynamodb, "RefundIdempotency"), clock)
+    processor.refund(request("before-REFUND"))
+    clock.advance(seconds=40)
+    processor.refund(request("after-REFUND"))
+
+    # Then each sits in the item of its minute
+    assert index_items(dynamodb) == {
+        "simulated-processor#decided#2026-03-14T23:59": {"before-REFUND"},
+        "simulated-processor#decided#2026-03-15T00:00": {"after-REFUND"},
+    }
+    # And a window across midnight lists both
+    window = (datetime(2026, 3, 14, 23, 0, tzinfo=UTC), datetime(2026, 3, 15, 1, 0, tzinfo=UTC))
+    dynamodb.batches.clear()
+    assert listed_ids(processor, *window) == {"before-REFUND", "after-REFUND"}
+    # reading its 120 minutes and its 2 days, no further
+    assert [len(batch) for batch in dynamodb.index_reads()] == [100, 22]
+
+
+def test_a_window_cutting_inside_minutes_reads_them_and_lists_only_what_it_holds(
+    dynamodb: BatchRecorder,
+) -> None:
+    # Given refunds decided at 12:00:10, 12:00:40, 12:01:05 and 12:01:20
+    noon = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
+    clock = MutableClock(noon)
+    processor = make(DynamoDBSimulatorMemory(dynamodb, "RefundIdempotency"), clock)
+    for name, second in (("a", 10), ("b", 40), ("c", 65), ("d", 80)):
+        clock.now = noon + timedelta(seconds=second)
+        processor.refund(request(f"{name}-REFUND"))
+    dynamodb.batches.clear()
+
+    # When the window is [12:00:40, 12:01:20)
+    listed = listed_ids(processor, noon + timedelta(seconds=40), noon + timedelta(seconds=80))
+
+    # Then its two minutes (and its day's pre-change item) are read, and its edges filter
+    assert listed == {"b-REFUND", "c-REFUND"}
+    assert dynamodb.index_reads() == [
+        [
+            "simulated-processor#decided#2026-03-14T12:00",
+            "simulated-processor#decided#2026-03-14T12:01",
+            "simulated-processor#day#2026-03-14",
+        ]
+    ]
+
+
+def test_a_refund_indexed_by_day_before_the_change_is_still_listed(
+    dynamodb: BatchRecorder, clock: MutableClock
+) -> None:
+    # Given a refund decided before the change, indexed in its day's item
+    put_pre_change_refund(dynamodb, "old-REFUND", START - timedelta(minutes=30))
+    processor = make(DynamoDBSimulatorMemory(dynamodb, "RefundIdempotency"), clock)
+
+    # When another is decided the same day, after the change
+    processor.refund(request("new-REFUND"))
+
+    # Then the day item is left as it was, and a window over both lists both
+    day_item = index_items(dynamodb)["simulated-processor#day#2026-03-14"]
+    assert day_item == {"old-REFUND"}
+    assert listed_ids(processor, START - timedelta(hours=1), START + timedelta(hours=1)) == {
+        "old-REFUND",
+        "new-REFUND",
+    }
+
+
+def test_the_item_a_refund_writes_does_not_grow_with_the_days_earlier_refunds(
+    dynamodb: BatchRecorder,
+) -> None:
+    # Given a day with 240 refunds before, two a minute
+    morning = datetime(2026, 3, 14, 8, 0, tzinfo=UTC)
+    clock = MutableClock(morning)
+    processor = make(DynamoDBSimulatorMemory(dynamodb, "RefundIdempotency"), clock)
+    for n in range(240):
+        processor.refund(request(f"{n:04}-REFUND"))
+        clock.advance(seconds=30)
+
+    # When one more refund is decided
+    processor.refund(request("9999-REFUND"))
+
+    # Then the index item holding its id holds no more than its minute's, like the day's first
+    holding = {k: v for k, v in index_items(dynamodb).items() if "9999-REFUND" in v}
+    assert holding == {"simulated-processor#decided#2026-03-14T10:00": {"9999-REFUND"}}
+    first = {k: v for k, v in index_items(dynamodb).items() if "0000-REFUND" in v}
+    assert first == {"simulated-processor#decided#2026-03-14T08:00": {"0000-REFUND", "0001-REFUND"}}
+
+
+def test_a_long_window_reads_its_minutes_in_batches_of_100_following_unprocessed_keys(
+    dynamodb: BatchRecorder, clock: MutableClock
+) -> None:
+    # Given refunds decided at the start and five hours later, and a table that answers at
+    # most 60 keys a call
+    processor = make(DynamoDBSimulatorMemory(dynamodb, "RefundIdempotency"), clock)
+    processor.refund(request("first-REFUND"))
+    clock.advance(hours=5)
+    processor.refund(request("last-REFUND"))
+    dynamodb.answered = 60
+    dynamodb.batches.clear()
+
+    # When the 6-hour window is listed
+    listed = listed_ids(processor, START, START + timedelta(hours=6))
+
+    # Then both are listed, every minute and day of the window was asked for, and the 363
+    # keys went in 4 calls of at most 100, each followed once for its unprocessed keys
+    assert listed == {"first-REFUND", "last-REFUND"}
+    minutes = {f"{START + timedelta(minutes=m):%Y-%m-%dT%H:%M}" for m in range(361)}
+    expected = {f"simulated-processor#decided#{m}" for m in minutes} | {
+        "simulated-processor#day#2026-03-14",
+        "simulated-processor#day#2026-03-15",
+    }
+    reads = dynamodb.index_reads()
+    assert {i for batch in reads for i in batch} == expected
+    assert [len(batch) for batch in reads] == [100, 40, 100, 40, 100, 40, 63, 3]
 
 
 def test_a_timeout_refund_is_paid_and_announced_by_a_signed_webhook(
