@@ -263,7 +263,7 @@ PROCESSOR_RECONCILER = FunctionSpec(
     settings=ProcessorReconcilerSettings,
     table_access=((LEDGER_TABLE, LEDGER_BOOK_PAYOUTS), (AUDIT_TABLE, AUDIT_APPEND)),
     timeout=Duration.minutes(10),  # pages through the processor's list; well inside the hour
-    # Lists refunds (the simulated processor reads its per-day index item and its records),
+    # Lists refunds (the simulated processor reads its per-minute index items and its records),
     # and looks one up before booking a payout for a refund the processor had failed.
     processor=ProcessorAccess(
         simulator_memory=("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem")

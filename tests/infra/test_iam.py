@@ -122,7 +122,7 @@ EXPECTED_DATA_GRANTS = {
         },
         "ledger/index/refund-id": {"dynamodb:Query"},
         "audit": {"dynamodb:PutItem"},
-        # the simulated processor's listing (day item, records) and lookup (get, settle)
+        # the simulated processor's listing (minute items, records) and lookup (get, settle)
         "idempotency": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"},
         **TABLE_KEY_WRITES,
         **DEAD_LETTERS,

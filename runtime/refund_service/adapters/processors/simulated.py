@@ -179,14 +179,9 @@ class DynamoDBSimulatorMemory:
     of ids per item, so its writes cost about four times more and it fills at a quarter of
     the rate; the minute needs no hashing and its extra keys are read once an hour. A 48 h
     reconciliation reads 2,880 minute keys and 3 day keys in 29 BatchGetItem calls, costing
-    about 1,442 RCU when every minute is empty (0.5 each, missing or under 4 KB), plus the
-    records listed.
-
-    The index is read eventually consistent (half the RCU): an id joined a moment before the
-    read may be missed, as one decided during the read can be with any read. A later run
-    lists it (the default 48 h window, read hourly, covers each minute 48 times), and a
-    refund the ledger has as paid is looked up, consistently, before it is reported. Records
-    are read consistently.
+    about 2,883 RCU when every minute is empty (1 each, missing or under 4 KB), plus the
+    records listed. Index and records are read consistently: the listing is the processor's
+    truth for reconciliation, and a payout decided a moment before the read must be in it.
 
     Refunds decided before the minute items existed sit in one item per day
     (`<prefix>day#YYYY-MM-DD`); the days of a window are read with its minutes, so they are
@@ -255,7 +250,7 @@ class DynamoDBSimulatorMemory:
         index_ids = [self.DECIDED + m for m in _minutes(since, until)]
         index_ids += [self.DAY + day for day in _days(since, until)]
         ids: set[str] = set()
-        for item in self._items(index_ids, consistent=False):
+        for item in self._items(index_ids, consistent=True):
             ids.update(item.get("refund_ids", {}).get("SS", []))
         return [r for r in self._records(sorted(ids)) if _within(r, since, until)]
 
