@@ -13,11 +13,13 @@ from local.config import HOST, LocalConfig
 from local.functions import LocalFunctions
 from local.gateway import Gateway, make_server
 from local.processes import (
+    confirm_own_data,
+    require_distinct_ports,
     require_free,
     spawn_dynamodb_local,
     spawn_moto,
     stop,
-    wait_until_answering,
+    wait_until_listening,
 )
 from local.provision import DemoPayment
 from local.simulator import local_simulator
@@ -38,6 +40,7 @@ class LocalStack:
 
     def start(self) -> None:
         config = self.config
+        require_distinct_ports(config)
         for port, what in (
             (config.port, "the API"),
             (config.dynamodb_port, "DynamoDB Local"),
@@ -46,11 +49,12 @@ class LocalStack:
             require_free(port, what)
         print("starting DynamoDB Local and moto server...", flush=True)
         dynamodb = spawn_dynamodb_local(config)
-        self.processes.append(dynamodb)
+        self.processes.append(dynamodb.process)
         moto = spawn_moto(config)
-        self.processes.append(moto)
-        wait_until_answering(config.dynamodb_url, dynamodb, "DynamoDB Local", timeout=60)
-        wait_until_answering(config.moto_url, moto, "moto server", timeout=60)
+        self.processes.append(moto.process)
+        wait_until_listening(dynamodb, config.dynamodb_url, timeout=60)
+        confirm_own_data(config.dynamodb_port, config.data_dir / "dynamodb")
+        wait_until_listening(moto, config.moto_url, timeout=60)
         os.environ.update(config.handler_environment(audit_key_id=""))
         self._provision()
         key = auth.signing_key(config.key_file)

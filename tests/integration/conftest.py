@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from local import auth
-from tests.support.dynamodb_local import ROOT, free_port
+from tests.support.dynamodb_local import ROOT, free_ports
 
 
 @dataclass
@@ -61,13 +61,25 @@ def _json(payload: bytes) -> Any:
         return payload.decode()
 
 
+class PortTakenError(RuntimeError):
+    """The stack stopped because one of its ports was taken (by another test run, say)."""
+
+
 def start_stack(data_dir: Path, log: Path, settings: dict[str, str] | None = None) -> RunningStack:
-    port = free_port()
+    """The stack on fresh free ports; once more on other fresh ports if one was taken."""
+    try:
+        return _start_stack_once(data_dir, log, settings)
+    except PortTakenError:
+        return _start_stack_once(data_dir, log, settings)
+
+
+def _start_stack_once(data_dir: Path, log: Path, settings: dict[str, str] | None) -> RunningStack:
+    port, dynamodb_port, moto_port = free_ports(3)
     env = {
         **os.environ,
         "PORT": str(port),
-        "DYNAMODB_PORT": str(free_port()),
-        "MOTO_PORT": str(free_port()),
+        "DYNAMODB_PORT": str(dynamodb_port),
+        "MOTO_PORT": str(moto_port),
         "LOCAL_DATA_DIR": str(data_dir),
         "RECONCILE_SECONDS": "3600",
         # The simulated processor decides a `pending` refund only when looked up; its
@@ -77,19 +89,22 @@ def start_stack(data_dir: Path, log: Path, settings: dict[str, str] | None = Non
     }
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         env.pop(name, None)
-    handle = log.open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-    )
+    log_start = log.stat().st_size if log.exists() else 0
+    with log.open("ab") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
     stack = RunningStack(f"http://127.0.0.1:{port}", data_dir, process, log)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"local stack exited: {log.read_text()[-2000:]}")
+            printed = log.read_bytes()[log_start:].decode(errors="replace")
+            failure = PortTakenError if "error: Port " in printed else RuntimeError
+            raise failure(f"local stack exited: {printed[-2000:]}")
         try:
             urllib.request.urlopen(stack.base_url + "/.well-known/jwks.json", timeout=1)
             return stack

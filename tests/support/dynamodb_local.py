@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+
+from local.processes import (
+    DYNAMODB_LOG_CONFIG,
+    Child,
+    dynamodb_local_listening,
+    port_is_free,
+    wait_until_listening,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,25 +26,18 @@ def find_jar() -> Path:
     return jars[-1]
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct loopback ports free now. Each probe socket stays bound until all are
+    picked: a closed one's port may be handed out again at once."""
+    with ExitStack() as probes:
+        sockets = [probes.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(endpoint: str, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"DynamoDB Local exited with {process.returncode}")
-        try:
-            urllib.request.urlopen(endpoint, timeout=1)
-            return
-        except urllib.error.HTTPError:
-            return  # it answers (400 without a signed request): it is up
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("DynamoDB Local did not start in time")
+    return free_ports(1)[0]
 
 
 @contextmanager
@@ -52,10 +51,13 @@ def dynamodb_local(
     Local); yields its endpoint URL and stops it after."""
     jar = find_jar()
     port = port or free_port()
+    if not port_is_free(port):
+        raise RuntimeError(f"Port {port} is already in use: DynamoDB Local cannot take it")
     storage = ["-dbPath", str(db_path)] if db_path else ["-inMemory"]
     command = [
         "java",
         *jvm,
+        f"-Dlog4j2.configurationFile={DYNAMODB_LOG_CONFIG}",
         f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
         "-jar",
         str(jar),
@@ -65,11 +67,13 @@ def dynamodb_local(
         *options,
     ]
     process = subprocess.Popen(
-        command, cwd=jar.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, cwd=jar.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
+    child = Child("DynamoDB Local", port, process, dynamodb_local_listening(port))
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(endpoint, process, timeout=30)
+        # Ready once the JVM says it bound the port: an answer alone may be another server's.
+        wait_until_listening(child, endpoint, timeout=30)
         yield endpoint
     finally:
         process.terminate()
