@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from local.config import AUDIENCE, ISSUER
 from tests.integration.conftest import RunningStack, start_stack, stop_stack
-from tests.support.dynamodb_local import ROOT, free_port
+from tests.support.dynamodb_local import ROOT, free_ports
 
 
 def new_payment(stack: RunningStack, amount: int = 10_000, **extra: Any) -> str:
@@ -234,7 +234,8 @@ def test_demo_walks_through_the_running_stack(stack: RunningStack) -> None:
 def run_expecting_failure(
     env_changes: dict[str, str], tmp_path: Any
 ) -> subprocess.CompletedProcess[str]:
-    ports = {name: str(free_port()) for name in ("PORT", "DYNAMODB_PORT", "MOTO_PORT")}
+    names = ("PORT", "DYNAMODB_PORT", "MOTO_PORT")
+    ports = dict(zip(names, map(str, free_ports(len(names))), strict=True))
     env = {"LOCAL_DATA_DIR": str(tmp_path), **ports, **env_changes}
     return local_command("run", env, timeout=60)
 
