@@ -23,12 +23,15 @@ from refund_service.adapters.processors.simulated import (
     SimulatedProcessor,
     SimulatedRefund,
 )
+from refund_service.bootstrap import build_processor_reconciler
 from refund_service.domain.processor import ProcessorCode, ProcessorRefundRequest
 from refund_service.domain.refund import RefundReason, RefundStatus
+from refund_service.handlers import processor_reconciler
 from refund_service.service.processor_reconciliation import reconcile_processor
 from refund_service.service.refunds import RefundCommand, request_refund
+from refund_service.settings import ProcessorReconcilerSettings
 from refund_service.storage.schema import IDEMPOTENCY_TABLE, create_table_request
-from tests.support.world import USER, MutableClock, make_world
+from tests.support.world import USER, MutableClock, World, make_world
 
 TABLE = "RefundIdempotency"
 MICRO = timedelta(microseconds=1)
@@ -352,13 +355,13 @@ def test_a_crash_at_any_write_of_a_pending_refund_leaves_no_payout_unlisted(
     (client.lose_answers if lost_answer else client.fail_writes).add(failing)
     clock = MutableClock(datetime(2026, 3, 14, 12, 0, 0, tzinfo=UTC))
     processor = SimulatedProcessor(memory, clock=clock, sleep=lambda _s: None, announce=True)
-    for step in (
-        lambda: processor.refund(request("p-REFUND", simulate="pending")),
-        lambda: processor.lookup(request("p-REFUND")),
+    for step, sent in (
+        (processor.refund, request("p-REFUND", simulate="pending")),
+        (processor.lookup, request("p-REFUND")),
     ):
         clock.now += timedelta(seconds=59)
         with contextlib.suppress(ConnectionError):  # the crash, at whichever write it hits
-            step()
+            step(sent)
         assert paid_but_unlisted(memory, client) == []
 
     # When the request and its lookups are retried a minute later, and the outbox is worked
@@ -498,13 +501,14 @@ def test_naive_window_ends_are_refused_not_read_as_another_window(
             memory.decided_between(since, until)
 
 
-def test_a_payout_decided_at_a_minutes_last_microsecond_is_booked_by_reconciliation(
-    moto_dynamodb: Any,
-) -> None:
-    # Given the service with the simulated processor on DynamoDB, and a refund left pending
-    # in the ledger (the processor answered pending)
-    received = datetime(2026, 11, 2, 9, 0, 0, tzinfo=UTC)
-    clock = MutableClock(received)
+PAID_AT = datetime(2026, 11, 2, 9, 0, 59, 999_999, tzinfo=UTC)  # a minute's last microsecond
+
+
+def payout_the_ledger_lacks(moto_dynamodb: Any) -> tuple[World, str, str]:
+    """The service with the simulated processor on DynamoDB, and a refund it answered pending
+    (pending in the ledger) and paid at PAID_AT, nobody told: the world, the transaction and
+    the refund."""
+    clock = MutableClock(datetime(2026, 11, 2, 9, 0, 0, tzinfo=UTC))
     world = make_world(moto_dynamodb, clock)
     memory = DynamoDBSimulatorMemory(moto_dynamodb, world.tables["Idempotency"])
     processor = SimulatedProcessor(memory, clock=clock, sleep=lambda _s: None, announce=True)
@@ -513,21 +517,28 @@ def test_a_payout_decided_at_a_minutes_last_microsecond_is_booked_by_reconciliat
     command = RefundCommand(tid, RefundReason.OTHER, 2_500, metadata={"simulate": "pending"})
     pending = request_refund(world.services, command, USER).refund
     assert pending.status is RefundStatus.PENDING
-
-    # When the processor pays it at 09:00:59.999999, nobody told
-    edge = datetime(2026, 11, 2, 9, 0, 59, 999_999, tzinfo=UTC)
-    clock.now = edge
+    clock.now = PAID_AT
     assert processor.decide_due().decided == [pending.refund_id]
+    return world, tid, pending.refund_id
 
-    # Then a reconciliation whose window is that microsecond, given in +05:30, books it
-    window = (edge.astimezone(INDIA), (edge + MICRO).astimezone(INDIA))
+
+def test_a_payout_decided_at_a_minutes_last_microsecond_is_booked_by_reconciliation(
+    moto_dynamodb: Any,
+) -> None:
+    # Given a payout the ledger lacks, made at a minute's last microsecond
+    world, tid, refund_id = payout_the_ledger_lacks(moto_dynamodb)
+
+    # When reconciliation's window is that microsecond, given in +05:30
+    window = (PAID_AT.astimezone(INDIA), (PAID_AT + MICRO).astimezone(INDIA))
     report = reconcile_processor(world.services, *window)
-    assert report.listed == 1 and report.booked == [pending.refund_id]
+
+    # Then it is booked
+    assert report.listed == 1 and report.booked == [refund_id]
     state = world.store.load(tid)
-    assert state.refunds[pending.refund_id].status is RefundStatus.SUCCESS
+    assert state.refunds[refund_id].status is RefundStatus.SUCCESS
     assert state.summary.refunded_amount == 2_500
     # And the window just before it, ending on that microsecond, lists nothing
-    before = reconcile_processor(world.services, edge - timedelta(minutes=1), edge)
+    before = reconcile_processor(world.services, PAID_AT - timedelta(minutes=1), PAID_AT)
     assert before.listed == 0
 
 
@@ -552,3 +563,43 @@ def test_a_48_hour_window_off_the_minute_reads_every_minute_it_overlaps(
     assert len([k for k in index_keys if "#decided#" in k]) == 2_881
     assert len([k for k in index_keys if "#day#" in k]) == 3
     assert len(client.requests) == 30
+
+
+def test_the_scheduled_function_books_a_payout_from_the_first_window_that_holds_it(
+    moto_dynamodb: Any,
+) -> None:
+    # Given a payout the ledger lacks, made at a minute's last microsecond
+    world, tid, refund_id = payout_the_ledger_lacks(moto_dynamodb)
+    clock = world.clock
+    settings = ProcessorReconcilerSettings.from_environ(
+        {
+            "LEDGER_TABLE_NAME": world.tables["PaymentLedger"],
+            "AUDIT_TABLE_NAME": world.tables["PaymentAuditTrail"],
+            "IDEMPOTENCY_TABLE_NAME": world.tables["Idempotency"],
+            "PROCESSOR": "simulated",
+            "PROCESSOR_SECRET_ARN": "",
+            "RECONCILE_AFTER_MINUTES": "5",
+            "PROCESSOR_RECONCILE_WINDOW_HOURS": "48",
+        }
+    )
+
+    def run_at(now: datetime) -> dict[str, Any]:
+        clock.now = now
+        run = build_processor_reconciler(settings, services=world.services)
+        return processor_reconciler.run_once(run)
+
+    # When the function runs with its window ending exactly at the payout, then a
+    # microsecond later, then with its window starting at the payout, and just after it
+    lag = timedelta(minutes=5)
+    ending_at = run_at(PAID_AT + lag)
+    ending_after = run_at(PAID_AT + lag + MICRO)
+    starting_at = run_at(PAID_AT + lag + timedelta(hours=48))
+    starting_after = run_at(PAID_AT + lag + timedelta(hours=48) + MICRO)
+
+    # Then the window ending at it omits it, the next books it, and the last window that
+    # holds it agrees
+    assert (ending_at["listed"], ending_at["booked"]) == (0, [])
+    assert (ending_after["listed"], ending_after["booked"]) == (1, [refund_id])
+    assert (starting_at["listed"], starting_at["agreed"]) == (1, 1)
+    assert starting_after["listed"] == 0
+    assert world.store.load(tid).refunds[refund_id].status is RefundStatus.SUCCESS
