@@ -125,8 +125,9 @@ def aws_call_rows(calls: AwsCalls) -> list[TableRow]:
             "decision 0025) where the floor queries. Calls above the floor are what Powertools "
             "idempotency costs (decision 0026): a PutItem records the "
             "key as in progress before the work, an UpdateItem stores the answer for replays. "
-            f"Not counted: the simulated processor's own {stand_in:g} calls (UpdateItem of its day "
-            "index, PutItem, GetItem), which a real processor replaces with one HTTPS call.",
+            f"Not counted: the simulated processor's own {stand_in:g} calls (UpdateItems of its "
+            "hour's and minute's index items, PutItem, GetItem), which a real processor replaces "
+            "with one HTTPS call.",
         ),
         TableRow(
             "2b",

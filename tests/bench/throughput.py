@@ -372,12 +372,16 @@ class SameCallsCeiling(CeilingRefunds):
         )
 
     def stand_in_index(self, refund: str, index: int) -> None:
-        """The simulator's day index and outbox: one shared item each, a set per item."""
+        """The simulator's index: its hour's item names the minute, the minute's holds the id."""
+        minute = time.strftime("%Y-%m-%dT%H:%M", time.gmtime())
+        key, member = (
+            (f"hour#{minute[:13]}", minute) if index == 0 else (f"minute#{minute}", refund)
+        )
         self.client.update_item(
             TableName=self.table,
-            Key=self._key(f"index{index}"),
+            Key=self._key(f"index{index}#{key}"),
             UpdateExpression="ADD refund_ids :id",
-            ExpressionAttributeValues={":id": {"SS": [refund]}},
+            ExpressionAttributeValues={":id": {"SS": [member]}},
         )
 
     def stand_in_put(self, refund: str, _: int) -> None:

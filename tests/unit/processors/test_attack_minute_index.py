@@ -542,7 +542,7 @@ def test_a_payout_decided_at_a_minutes_last_microsecond_is_booked_by_reconciliat
     assert before.listed == 0
 
 
-def test_a_48_hour_window_off_the_minute_reads_every_minute_it_overlaps(
+def test_a_48_hour_window_off_the_minute_reads_every_hour_it_overlaps(
     client: Client, memory: DynamoDBSimulatorMemory
 ) -> None:
     # Given refunds decided in the first and the last minute a 48 h window cuts into
@@ -556,13 +556,17 @@ def test_a_48_hour_window_off_the_minute_reads_every_minute_it_overlaps(
     # When it is listed
     ids = listed(memory, since, until)
 
-    # Then both are listed, from 2,881 minute keys and 3 day keys in 29 calls, plus one for
-    # the records
+    # Then both are listed, from 49 hour keys and 3 day keys in one call, the two minutes
+    # they name in another, plus one for the records
     assert ids == ["first-REFUND", "last-REFUND"]
     index_keys = [k["id"]["S"] for r in client.requests[:-1] for k in r["Keys"]]
-    assert len([k for k in index_keys if "#decided#" in k]) == 2_881
+    assert len([k for k in index_keys if "#hour#" in k]) == 49
     assert len([k for k in index_keys if "#day#" in k]) == 3
-    assert len(client.requests) == 30
+    assert [k for k in index_keys if "#decided#" in k] == [
+        "simulated-processor#decided#2026-03-14T08:17",
+        "simulated-processor#decided#2026-03-16T08:17",
+    ]
+    assert len(client.requests) == 3
 
 
 def test_the_scheduled_function_books_a_payout_from_the_first_window_that_holds_it(

@@ -259,7 +259,11 @@ class BatchRecorder(Recorder):
         return [b for b in self.batches if any(i.startswith(INDEX_PREFIXES) for i in b)]
 
 
-INDEX_PREFIXES = ("simulated-processor#decided#", "simulated-processor#day#")
+INDEX_PREFIXES = (
+    "simulated-processor#decided#",
+    "simulated-processor#hour#",
+    "simulated-processor#day#",
+)
 
 
 @pytest.fixture
@@ -275,10 +279,11 @@ def dynamodb() -> Iterator[BatchRecorder]:
 
 
 def index_items(client: Recorder) -> dict[str, set[str]]:
-    """Every index item in the table, by id (a test may scan; the memory never does)."""
+    """Every index item in the table, by id, with its members: refund ids, or an hour's
+    minutes (a test may scan; the memory never does)."""
     items = client.client.scan(TableName="RefundIdempotency")["Items"]
     return {
-        item["id"]["S"]: set(item["refund_ids"]["SS"])
+        item["id"]["S"]: set(item.get("refund_ids", item.get("minutes", {}))["SS"])
         for item in items
         if item["id"]["S"].startswith(INDEX_PREFIXES)
     }
@@ -345,17 +350,19 @@ def test_refunds_decided_either_side_of_midnight_are_in_their_minutes_and_listed
     clock.advance(seconds=40)
     processor.refund(request("after-REFUND"))
 
-    # Then each sits in the item of its minute
+    # Then each sits in the item of its minute, and each minute in the item of its hour
     assert index_items(dynamodb) == {
         "simulated-processor#decided#2026-03-14T23:59": {"before-REFUND"},
         "simulated-processor#decided#2026-03-15T00:00": {"after-REFUND"},
+        "simulated-processor#hour#2026-03-14T23": {"2026-03-14T23:59"},
+        "simulated-processor#hour#2026-03-15T00": {"2026-03-15T00:00"},
     }
     # And a window across midnight lists both
     window = (datetime(2026, 3, 14, 23, 0, tzinfo=UTC), datetime(2026, 3, 15, 1, 0, tzinfo=UTC))
     dynamodb.batches.clear()
     assert listed_ids(processor, *window) == {"before-REFUND", "after-REFUND"}
-    # reading its 120 minutes and its 2 days, no further
-    assert [len(batch) for batch in dynamodb.index_reads()] == [100, 22]
+    # reading its 2 hours and 2 days, then only the 2 minutes they name
+    assert [len(batch) for batch in dynamodb.index_reads()] == [4, 2]
 
 
 def test_a_window_cutting_inside_minutes_reads_them_and_lists_only_what_it_holds(
@@ -373,14 +380,15 @@ def test_a_window_cutting_inside_minutes_reads_them_and_lists_only_what_it_holds
     # When the window is [12:00:40, 12:01:20)
     listed = listed_ids(processor, noon + timedelta(seconds=40), noon + timedelta(seconds=80))
 
-    # Then its two minutes (and its day's pre-change item) are read, and its edges filter
+    # Then its hour (and its day's pre-change item), then its two minutes are read, and its
+    # edges filter
     assert listed == {"b-REFUND", "c-REFUND"}
     assert dynamodb.index_reads() == [
+        ["simulated-processor#hour#2026-03-14T12", "simulated-processor#day#2026-03-14"],
         [
             "simulated-processor#decided#2026-03-14T12:00",
             "simulated-processor#decided#2026-03-14T12:01",
-            "simulated-processor#day#2026-03-14",
-        ]
+        ],
     ]
 
 
@@ -422,34 +430,42 @@ def test_the_item_a_refund_writes_does_not_grow_with_the_days_earlier_refunds(
     assert holding == {"simulated-processor#decided#2026-03-14T10:00": {"9999-REFUND"}}
     first = {k: v for k, v in index_items(dynamodb).items() if "0000-REFUND" in v}
     assert first == {"simulated-processor#decided#2026-03-14T08:00": {"0000-REFUND", "0001-REFUND"}}
+    # and an hour's item names at most its 60 minutes
+    hours = {k: v for k, v in index_items(dynamodb).items() if "#hour#" in k}
+    assert len(hours) == 3 and max(len(v) for v in hours.values()) == 60
 
 
-def test_a_long_window_reads_its_minutes_in_batches_of_100_following_unprocessed_keys(
+def test_a_long_window_reads_its_hours_in_batches_of_100_following_unprocessed_keys(
     dynamodb: BatchRecorder, clock: MutableClock
 ) -> None:
-    # Given refunds decided at the start and five hours later, and a table that answers at
+    # Given refunds decided at the start and ten days later, and a table that answers at
     # most 60 keys a call
     processor = make(DynamoDBSimulatorMemory(dynamodb, "RefundIdempotency"), clock)
     processor.refund(request("first-REFUND"))
-    clock.advance(hours=5)
+    clock.advance(days=10)
     processor.refund(request("last-REFUND"))
     dynamodb.answered = 60
     dynamodb.batches.clear()
 
-    # When the 6-hour window is listed
-    listed = listed_ids(processor, START, START + timedelta(hours=6))
+    # When the 11-day window is listed
+    listed = listed_ids(processor, START, START + timedelta(days=11))
 
-    # Then both are listed, every minute and day of the window was asked for, and the 363
-    # keys went in 4 calls of at most 100, each followed once for its unprocessed keys
+    # Then both are listed; every hour and day of the window was asked for, its 277 keys in
+    # 2 calls of 100 and one of 77, each followed once for its unprocessed keys; then only
+    # the two minutes that had a decision
     assert listed == {"first-REFUND", "last-REFUND"}
-    minutes = {f"{START + timedelta(minutes=m):%Y-%m-%dT%H:%M}" for m in range(361)}
-    expected = {f"simulated-processor#decided#{m}" for m in minutes} | {
-        "simulated-processor#day#2026-03-14",
-        "simulated-processor#day#2026-03-15",
+    hours = {f"{START + timedelta(hours=h):%Y-%m-%dT%H}" for h in range(265)}
+    days = {f"{START + timedelta(days=d):%Y-%m-%d}" for d in range(12)}
+    expected = {f"simulated-processor#hour#{h}" for h in hours} | {
+        f"simulated-processor#day#{d}" for d in days
     }
     reads = dynamodb.index_reads()
-    assert {i for batch in reads for i in batch} == expected
-    assert [len(batch) for batch in reads] == [100, 40, 100, 40, 100, 40, 63, 3]
+    assert {i for batch in reads[:-1] for i in batch} == expected
+    assert [len(batch) for batch in reads] == [100, 40, 100, 40, 77, 17, 2]
+    assert set(reads[-1]) == {
+        f"simulated-processor#decided#{START:%Y-%m-%dT%H:%M}",
+        f"simulated-processor#decided#{START + timedelta(days=10):%Y-%m-%dT%H:%M}",
+    }
 
 
 def test_a_timeout_refund_is_paid_and_announced_by_a_signed_webhook(

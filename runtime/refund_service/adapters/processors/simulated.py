@@ -162,35 +162,35 @@ def _within(record: SimulatedRefund, since: datetime, until: datetime) -> bool:
 class DynamoDBSimulatorMemory:
     """Memory in a DynamoDB table keyed by `id` (the idempotency table, under its own prefix).
 
-    Besides one item per refund, two kinds of index item, so that nothing is ever scanned:
-    one per minute of decision time (`<prefix>decided#YYYY-MM-DDTHH:MM`, UTC) holding the ids
-    of the refunds decided in it, and the outbox (`<prefix>outbox`) holding the ids still owed
-    a webhook. An id joins its index before its record is written, so a crash between the two
-    writes leaves an id whose record is missing or undecided (skipped), never a payout that is
-    not listed.
+    Besides one item per refund, index items, so that nothing is ever scanned: one per minute
+    of decision time (`<prefix>decided#YYYY-MM-DDTHH:MM`, UTC) holding the ids of the refunds
+    decided in it, one per hour (`<prefix>hour#YYYY-MM-DDTHH`) holding the minutes of it that
+    had a decision, and the outbox (`<prefix>outbox`) holding the ids still owed a webhook. An
+    id joins its minute, and the minute its hour, before the record is written or decided: a
+    crash between the writes leaves an index entry with no payout behind it (skipped), never a
+    payout that is not listed.
 
     Why a minute: DynamoDB bills a write by the size of the item it rewrites, and refuses an
     item over 400 KB, so an index item must hold a bounded stretch of time, not a day (a day's
     item made each refund cost more than the one before, and failed every refund after some
     thousands). A minute's item holds one minute's ids: about 9,000 ids of 45 bytes, or 2,900
     of the longest (a 128-character transaction id plus `-REFUND-n`), so a sustained rate
-    above about 150 refunds a second (50 with the longest ids) would fill one. An hour split
-    over shards by id hash reads fewer keys (48 h x 16 shards = 768) but holds 60/16 minutes
-    of ids per item, so its writes cost about four times more and it fills at a quarter of
-    the rate; the minute needs no hashing and its extra keys are read once an hour. A 48 h
-    reconciliation reads 2,880 minute keys and 3 day keys in 29 BatchGetItem calls, costing
-    about 2,883 RCU when every minute is empty (1 each, missing or under 4 KB), plus the
-    records listed. Index and records are read consistently: the listing is the processor's
-    truth for reconciliation, and a payout decided a moment before the read must be in it.
+    above about 150 refunds a second (50 with the longest ids) would fill one. Why the hours:
+    a window reads its hours first and then only the minutes that had a decision, so a 48 h
+    reconciliation of a quiet stack reads 49 hour keys and 3 day keys in one BatchGetItem
+    (about 52 RCU), not 2,881 minute keys in 29 calls; a decision pays one more small write.
+    Index and records are read consistently: the listing is the processor's truth for
+    reconciliation, and a payout decided a moment before the read must be in it.
 
     Refunds decided before the minute items existed sit in one item per day
-    (`<prefix>day#YYYY-MM-DD`); the days of a window are read with its minutes, so they are
+    (`<prefix>day#YYYY-MM-DD`); the days of a window are read with its hours, so they are
     still listed.
     """
 
     PREFIX = "simulated-processor#"
     OUTBOX = PREFIX + "outbox"
     DECIDED = PREFIX + "decided#"  # + YYYY-MM-DDTHH:MM, the minute of decision (UTC)
+    HOUR = PREFIX + "hour#"  # + YYYY-MM-DDTHH: the minutes of that hour with a decision
     DAY = PREFIX + "day#"  # + YYYY-MM-DD: the index before minute items, still read
     BATCH = 100  # BatchGetItem's limit
 
@@ -201,8 +201,11 @@ class DynamoDBSimulatorMemory:
     def _key(self, refund_id: str) -> dict[str, Any]:
         return {"id": {"S": self.PREFIX + refund_id}}
 
-    def _minute_id(self, moment: datetime) -> str:
-        return self.DECIDED + _minute(moment)
+    def _index(self, decided_at: datetime, refund_id: str) -> None:
+        """Before its record says it is decided, the id is in its minute, the minute in its hour."""
+        minute = _minute(decided_at)
+        self._join(self.HOUR + minute[:13], minute, attribute="minutes")
+        self._join(self.DECIDED + minute, refund_id)
 
     def get(self, refund_id: str) -> SimulatedRefund | None:
         item = self._client.get_item(
@@ -214,7 +217,7 @@ class DynamoDBSimulatorMemory:
         if announce:
             self._join(self.OUTBOX, record.refund_id)
         if record.decided_at is not None:
-            self._join(self._minute_id(record.decided_at), record.refund_id)
+            self._index(record.decided_at, record.refund_id)
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -227,7 +230,7 @@ class DynamoDBSimulatorMemory:
         return self._stored(record.refund_id)
 
     def decide(self, refund_id: str, decided_at: datetime) -> SimulatedRefund:
-        self._join(self._minute_id(decided_at), refund_id)
+        self._index(decided_at, refund_id)
         try:
             self._client.update_item(
                 TableName=self._table,
@@ -247,11 +250,16 @@ class DynamoDBSimulatorMemory:
         return self._stored(refund_id)
 
     def decided_between(self, since: datetime, until: datetime) -> list[SimulatedRefund]:
-        index_ids = [self.DECIDED + m for m in _minutes(since, until)]
-        index_ids += [self.DAY + day for day in _days(since, until)]
+        hours = [self.HOUR + hour for hour in _hours(since, until)]
+        days = [self.DAY + day for day in _days(since, until)]
+        window = set(_minutes(since, until))
+        minutes: set[str] = set()
         ids: set[str] = set()
-        for item in self._items(index_ids, consistent=True):
-            ids.update(item.get("refund_ids", {}).get("SS", []))
+        for item in self._items(hours + days, consistent=True):
+            minutes.update(m for m in _members_of(item, "minutes") if m in window)
+            ids.update(_members_of(item, "refund_ids"))  # the days' items
+        for item in self._items([self.DECIDED + m for m in sorted(minutes)], consistent=True):
+            ids.update(_members_of(item, "refund_ids"))
         return [r for r in self._records(sorted(ids)) if _within(r, since, until)]
 
     def outbox(self) -> list[SimulatedRefund]:
@@ -270,12 +278,13 @@ class DynamoDBSimulatorMemory:
         assert stored is not None
         return stored
 
-    def _join(self, index_id: str, refund_id: str) -> None:
+    def _join(self, index_id: str, member: str, attribute: str = "refund_ids") -> None:
         self._client.update_item(
             TableName=self._table,
             Key={"id": {"S": index_id}},
-            UpdateExpression="ADD refund_ids :id",
-            ExpressionAttributeValues={":id": {"SS": [refund_id]}},
+            UpdateExpression="ADD #members :member",
+            ExpressionAttributeNames={"#members": attribute},
+            ExpressionAttributeValues={":member": {"SS": [member]}},
         )
 
     def _members(self, index_id: str) -> set[str]:
@@ -305,6 +314,19 @@ class DynamoDBSimulatorMemory:
 
 def _minute(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+def _members_of(item: dict[str, Any], attribute: str) -> list[str]:
+    members: list[str] = item.get(attribute, {}).get("SS", [])
+    return members
+
+
+def _hours(since: datetime, until: datetime) -> Iterator[str]:
+    """Every hour that overlaps [since, until), as YYYY-MM-DDTHH."""
+    hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    while hour < until:
+        yield _minute(hour)[:13]
+        hour += timedelta(hours=1)
 
 
 def _minutes(since: datetime, until: datetime) -> Iterator[str]:
