@@ -75,22 +75,6 @@ def put_item(client: Client, item_id: str, **attributes: dict[str, object]) -> N
     client.client.put_item(TableName=TABLE, Item={"id": {"S": item_id}, **attributes})
 
 
-def put_decided_record(client: Client, refund_id: str, decided_at: datetime) -> None:
-    """A decided refund's record alone, as a memory writes it after its index joins."""
-    plain = DynamoDBSimulatorMemory(client.client, TABLE)
-    plain.add(record(refund_id, None), announce=False)
-    client.client.update_item(
-        TableName=TABLE,
-        Key={"id": {"S": f"simulated-processor#{refund_id}"}},
-        UpdateExpression="SET code = :approved, payments = :one, decided_at = :at",
-        ExpressionAttributeValues={
-            ":approved": {"S": "APPROVED"},
-            ":one": {"N": "1"},
-            ":at": {"S": decided_at.isoformat()},
-        },
-    )
-
-
 # Edges where an hour turns over, with a day, a year, a leap day, or nothing else
 HOUR_EDGES = (
     datetime(2027, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC) + MICRO,  # a new year
@@ -212,26 +196,6 @@ def test_an_hour_naming_a_minute_whose_item_is_missing_lists_the_rest(
     # Then the hour's window lists the refund
     since = datetime(2026, 6, 1, 10, tzinfo=UTC)
     assert listed(memory, since, since + timedelta(hours=1)) == ["r-REFUND"]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="a refund indexed by the minute-only memory (4e82b8b, b7e4e3e: before hour items, "
-    "not on main) has a minute item that no hour names; decided_between reads only hours and "
-    "days, so on a table that code wrote such a payout is never listed",
-)
-def test_a_refund_in_a_minute_item_that_no_hour_names_is_listed(
-    client: Client, memory: DynamoDBSimulatorMemory
-) -> None:
-    # Given a refund decided at 10:15 by the memory before hour items: its id in its minute's
-    # item, its record decided, and no hour item at all
-    decided = datetime(2026, 6, 1, 10, 15, 7, tzinfo=UTC)
-    put_item(client, f"{MINUTE_PREFIX}2026-06-01T10:15", refund_ids={"SS": ["minute-REFUND"]})
-    put_decided_record(client, "minute-REFUND", decided)
-
-    # Then a window over it lists it
-    since = datetime(2026, 6, 1, 10, tzinfo=UTC)
-    assert listed(memory, since, since + timedelta(hours=1)) == ["minute-REFUND"]
 
 
 def test_a_refund_in_both_a_day_item_and_an_hours_minute_is_listed_once(
