@@ -61,8 +61,10 @@ def test_cold_start_measures_a_real_first_refund_and_the_bare_handler(bench: Ben
     assert [run["status"] for run in cold.bare] == [200]
     assert cold.total("service") > 0 and cold.total("bare") > 0
     assert math.isfinite(cold.ratio)
-    # The service's first answer builds clients and calls DynamoDB and KMS; the bare one does not.
-    assert cold.part("service", "first_ms") > cold.part("bare", "first_ms")
+    # Both parts of both sides are measured; which side is faster is the bench's to say, not a
+    # one-run test's on a shared machine (both first answers build a client and call DynamoDB).
+    for side in ("service", "bare"):
+        assert cold.part(side, "import_ms") > 0 and cold.part(side, "first_ms") > 0
 
 
 def test_a_restored_process_answers_its_first_refund_and_a_warm_one(bench: BenchResult) -> None:
