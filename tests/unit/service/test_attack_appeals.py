@@ -34,7 +34,12 @@ from refund_service.service.queries import get_audit
 from refund_service.service.webhooks import WebhookOutcome, handle_event
 from tests.support.world import USER, World
 from tests.unit.api.conftest import runtime_for, sender
-from tests.unit.service.test_processor_agreement import InMemoryLog, assert_verified, refund
+from tests.unit.service.test_processor_agreement import (
+    InMemoryLog,
+    assert_verified,
+    refund,
+    told,
+)
 
 
 def stripe_dispute(
@@ -198,28 +203,6 @@ def test_funds_reinstated_and_closed_won_racing_after_a_loss_book_one_reversal(
 
 
 # --- the appeal and other disputes on the payment ---------------------------------------------
-
-
-def told(
-    world: World,
-    log: InMemoryLog,
-    tid: str,
-    event_id: str,
-    kind: WebhookEventKind,
-    dispute: str,
-    amount: int = 10_000,
-) -> WebhookOutcome:
-    """A dispute event as the processor adapter hands it over, for the transaction `tid`."""
-    event = WebhookEvent(
-        "stripe",
-        event_id,
-        kind,
-        "charge.dispute",
-        transaction_id=tid,
-        amount=amount,
-        dispute_reference=dispute,
-    )
-    return handle_event(world.services, log, event).outcome
 
 
 def test_an_appeal_won_tops_up_a_standing_dispute_and_never_books_past_the_captured(

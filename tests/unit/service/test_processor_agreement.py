@@ -222,17 +222,24 @@ def test_a_won_dispute_restores_what_was_refundable_and_a_lost_one_books_nothing
 DISPUTE = "dp_77"
 
 
-def _dispute_told(
-    world: World, log: InMemoryLog, tid: str, event_id: str, kind: WebhookEventKind
+def told(
+    world: World,
+    log: InMemoryLog,
+    tid: str,
+    event_id: str,
+    kind: WebhookEventKind,
+    dispute: str = DISPUTE,
+    amount: int = 10_000,
 ) -> WebhookOutcome:
+    """A dispute event as the processor adapter hands it over, for the transaction `tid`."""
     event = WebhookEvent(
         "stripe",
         event_id,
         kind,
         "charge.dispute",
         transaction_id=tid,
-        amount=10_000,
-        dispute_reference=DISPUTE,
+        amount=amount,
+        dispute_reference=dispute,
     )
     return handle_event(world.services, log, event).outcome
 
@@ -248,7 +255,7 @@ def test_dispute_outcomes_by_webhook_resolve_the_chargeback_once(
     log = InMemoryLog()
 
     def dispute(event_id: str, event_kind: WebhookEventKind) -> WebhookOutcome:
-        return _dispute_told(world, log, tid, event_id, event_kind)
+        return told(world, log, tid, event_id, event_kind)
 
     assert dispute("evt-1", WebhookEventKind.CHARGEBACK) is WebhookOutcome.CHARGEBACK_RECORDED
     assert dispute("evt-2", kind) is WebhookOutcome.CHARGEBACK_RESOLVED
@@ -265,20 +272,20 @@ def test_a_dispute_the_processor_reports_won_after_it_was_lost_books_the_reversa
     tid = world.pay(amount=10_000)
     refund(world, tid, 3_000)
     log = InMemoryLog()
-    assert _dispute_told(world, log, tid, "evt-1", WebhookEventKind.CHARGEBACK) is (
+    assert told(world, log, tid, "evt-1", WebhookEventKind.CHARGEBACK) is (
         WebhookOutcome.CHARGEBACK_RECORDED
     )
-    assert _dispute_told(world, log, tid, "evt-2", WebhookEventKind.CHARGEBACK_LOST) is (
+    assert told(world, log, tid, "evt-2", WebhookEventKind.CHARGEBACK_LOST) is (
         WebhookOutcome.CHARGEBACK_RESOLVED
     )
     lost = world.store.load(tid).summary
     assert (lost.chargeback_amount, lost.refundable_amount) == (10_000, 0)
     # When the processor returns the funds: the merchant won an appeal (funds_reinstated),
     # then the dispute closes as won (a second event of the same end)
-    assert _dispute_told(world, log, tid, "evt-3", WebhookEventKind.CHARGEBACK_WON) is (
+    assert told(world, log, tid, "evt-3", WebhookEventKind.CHARGEBACK_WON) is (
         WebhookOutcome.CHARGEBACK_RESOLVED
     )
-    assert _dispute_told(world, log, tid, "evt-4", WebhookEventKind.CHARGEBACK_WON) is (
+    assert told(world, log, tid, "evt-4", WebhookEventKind.CHARGEBACK_WON) is (
         WebhookOutcome.UNCHANGED
     )
     # Then the ledger follows the money: one reversal, and what was refundable is again
@@ -288,7 +295,7 @@ def test_a_dispute_the_processor_reports_won_after_it_was_lost_books_the_reversa
     assert state.head.chargebacks[DISPUTE].status is ChargebackStatus.WON
     assert (state.summary.chargeback_amount, state.summary.refundable_amount) == (0, 7_000)
     # And a loss told again after the win changes nothing
-    assert _dispute_told(world, log, tid, "evt-5", WebhookEventKind.CHARGEBACK_LOST) is (
+    assert told(world, log, tid, "evt-5", WebhookEventKind.CHARGEBACK_LOST) is (
         WebhookOutcome.UNCHANGED
     )
     assert world.store.load(tid).summary == state.summary
