@@ -21,9 +21,11 @@ from refund_service.adapters.processors.simulated import DynamoDBSimulatorMemory
 from refund_service.storage.schema import IDEMPOTENCY_TABLE, create_table_request
 from tests.support.world import MutableClock
 from tests.unit.processors.test_attack_minute_index import (
+    INDIA,
     MICRO,
     TABLE,
     Client,
+    around,
     expected,
     listed,
     paid_but_unlisted,
@@ -33,7 +35,6 @@ from tests.unit.processors.test_attack_minute_index import (
 )
 
 NEPAL = timezone(timedelta(hours=5, minutes=45))
-INDIA = timezone(timedelta(hours=5, minutes=30))
 MARQUESAS = timezone(timedelta(hours=-9, minutes=-30))
 ZONES = (UTC, INDIA, NEPAL, MARQUESAS)
 HOUR_PREFIX = "simulated-processor#hour#"
@@ -55,10 +56,6 @@ def client() -> Iterator[Client]:
 @pytest.fixture
 def memory(client: Client) -> DynamoDBSimulatorMemory:
     return DynamoDBSimulatorMemory(client, TABLE)
-
-
-def seconds(edge: datetime, offset: float) -> datetime:
-    return edge + timedelta(seconds=offset)
 
 
 def keys_read(client: Client, prefix: str) -> list[str]:
@@ -95,7 +92,7 @@ def test_every_window_around_an_hour_edge_lists_exactly_what_was_decided_in_it(
     # and an hour after; each recorded in one of four zones
     decisions: dict[str, datetime] = {}
     for n, offset in enumerate(HOUR_DECISIONS):
-        at = seconds(edge, offset).astimezone(ZONES[n % len(ZONES)])
+        at = around(edge, offset).astimezone(ZONES[n % len(ZONES)])
         decisions[f"h{n}-REFUND"] = at
         memory.add(record(f"h{n}-REFUND", at), announce=False)
 
@@ -103,8 +100,8 @@ def test_every_window_around_an_hour_edge_lists_exactly_what_was_decided_in_it(
     # ones too), the ends in offsets of whole, half, three-quarter and minus half hours
     for i, since_offset in enumerate(HOUR_WINDOW_ENDS):
         for j, until_offset in enumerate(HOUR_WINDOW_ENDS):
-            since = seconds(edge, since_offset).astimezone(ZONES[i % len(ZONES)])
-            until = seconds(edge, until_offset).astimezone(ZONES[(i + j) % len(ZONES)])
+            since = around(edge, since_offset).astimezone(ZONES[i % len(ZONES)])
+            until = around(edge, until_offset).astimezone(ZONES[(i + j) % len(ZONES)])
 
             # Then each lists exactly the refunds decided in it, once each
             assert listed(memory, since, until) == expected(decisions, since, until), (
@@ -261,28 +258,41 @@ def test_interleaved_decisions_in_two_hours_list_the_one_that_won(
     assert paid_but_unlisted(memory, client) == []
 
 
+# A pending refund received at the first moment and looked up 59 s later, retried after the
+# gap: across a minute, and across an hour
+PENDING_CASES = (
+    (datetime(2026, 3, 14, 12, 0, 59, tzinfo=UTC), timedelta(minutes=1)),
+    (datetime(2026, 6, 1, 10, 59, 30, tzinfo=UTC), timedelta(hours=1)),
+)
+
+
 @pytest.mark.parametrize("lost_answer", [False, True], ids=["not-written", "answer-lost"])
 @pytest.mark.parametrize("failing", [1, 2, 3, 4, 5])
-def test_a_crash_at_any_write_of_a_pending_refund_across_an_hour_leaves_no_payout_unlisted(
-    client: Client, memory: DynamoDBSimulatorMemory, failing: int, lost_answer: bool
+@pytest.mark.parametrize(("received", "retried_after"), PENDING_CASES, ids=["minute", "hour"])
+def test_a_crash_at_any_write_of_a_pending_refund_leaves_no_payout_unlisted(
+    client: Client,
+    memory: DynamoDBSimulatorMemory,
+    failing: int,
+    lost_answer: bool,
+    received: datetime,
+    retried_after: timedelta,
 ) -> None:
-    # Given a pending refund received at 10:59:30 (writes 1 and 2: outbox, record) and looked
-    # up at 11:00:29 (writes 3, 4 and 5: hour, minute, record), one write failing before it
-    # is made or after
+    # Given a pending refund received (writes 1 and 2: outbox, record) and looked up 59 s later
+    # (writes 3, 4 and 5: hour, minute, record), one write failing before it is made or after
     (client.lose_answers if lost_answer else client.fail_writes).add(failing)
-    clock = MutableClock(datetime(2026, 6, 1, 10, 58, 31, tzinfo=UTC))
+    clock = MutableClock(received - timedelta(seconds=59))
     processor = SimulatedProcessor(memory, clock=clock, sleep=lambda _s: None, announce=True)
     for step, sent in (
         (processor.refund, request("p-REFUND", simulate="pending")),
         (processor.lookup, request("p-REFUND")),
     ):
         clock.now += timedelta(seconds=59)
-        with contextlib.suppress(ConnectionError):
+        with contextlib.suppress(ConnectionError):  # the crash, at whichever write it hits
             step(sent)
         assert paid_but_unlisted(memory, client) == []
 
-    # When the request and its lookup are retried an hour later, and the outbox is worked
-    clock.now += timedelta(hours=1)
+    # When the request and its lookup are retried after the gap, and the outbox is worked
+    clock.now += retried_after
     processor.refund(request("p-REFUND", simulate="pending"))
     processor.lookup(request("p-REFUND"))
     clock.now += timedelta(minutes=1)
@@ -294,21 +304,34 @@ def test_a_crash_at_any_write_of_a_pending_refund_across_an_hour_leaves_no_payou
     assert paid_but_unlisted(memory, client) == []
 
 
+# An approved refund decided at a day's (and a year's) last microsecond, asked again a
+# second, or a microsecond, later
+APPROVED_CASES = (
+    (datetime(2026, 3, 14, 23, 59, 59, 999_999, tzinfo=UTC), timedelta(seconds=1)),
+    (datetime(2027, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), MICRO),
+)
+
+
 @pytest.mark.parametrize("failing", [1, 2, 3])
-def test_a_crash_at_any_write_of_an_approved_refund_at_an_hours_end_leaves_no_payout_unlisted(
-    client: Client, memory: DynamoDBSimulatorMemory, failing: int
+@pytest.mark.parametrize(("decided", "asked_after"), APPROVED_CASES, ids=["day", "year"])
+def test_a_crash_at_any_write_of_an_approved_refund_at_a_days_end_leaves_no_payout_unlisted(
+    client: Client,
+    memory: DynamoDBSimulatorMemory,
+    failing: int,
+    decided: datetime,
+    asked_after: timedelta,
 ) -> None:
-    # Given an approved refund's writes at 23:59:59.999999 on a year's last day (1: hour,
-    # 2: minute, 3: record), one written but its answer lost
+    # Given an approved refund's writes (1: hour, 2: minute, 3: record), one written but its
+    # answer lost
     client.lose_answers.add(failing)
-    clock = MutableClock(datetime(2027, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC))
+    clock = MutableClock(decided)
     processor = SimulatedProcessor(memory, clock=clock, sleep=lambda _s: None)
     with pytest.raises(ConnectionError):
         processor.refund(request("a-REFUND"))
     assert paid_but_unlisted(memory, client) == []
 
-    # When it is asked again in the new year
-    clock.advance(microseconds=1)
+    # When it is asked again the next day
+    clock.now += asked_after
     processor.refund(request("a-REFUND"))
 
     # Then whatever its record says, the window of that time lists it

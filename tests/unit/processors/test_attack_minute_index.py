@@ -10,7 +10,6 @@ the code under test.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -344,58 +343,7 @@ def paid_but_unlisted(memory: DynamoDBSimulatorMemory, client: Client) -> list[s
     ]
 
 
-@pytest.mark.parametrize("lost_answer", [False, True], ids=["not-written", "answer-lost"])
-@pytest.mark.parametrize("failing", [1, 2, 3, 4])
-def test_a_crash_at_any_write_of_a_pending_refund_leaves_no_payout_unlisted(
-    client: Client, memory: DynamoDBSimulatorMemory, failing: int, lost_answer: bool
-) -> None:
-    # Given a pending refund received at 12:00:59 (writes 1 and 2: outbox, record) and looked
-    # up at 12:01:58 (writes 3 and 4: minute item, record), one write failing before it is
-    # made or after
-    (client.lose_answers if lost_answer else client.fail_writes).add(failing)
-    clock = MutableClock(datetime(2026, 3, 14, 12, 0, 0, tzinfo=UTC))
-    processor = SimulatedProcessor(memory, clock=clock, sleep=lambda _s: None, announce=True)
-    for step, sent in (
-        (processor.refund, request("p-REFUND", simulate="pending")),
-        (processor.lookup, request("p-REFUND")),
-    ):
-        clock.now += timedelta(seconds=59)
-        with contextlib.suppress(ConnectionError):  # the crash, at whichever write it hits
-            step(sent)
-        assert paid_but_unlisted(memory, client) == []
-
-    # When the request and its lookups are retried a minute later, and the outbox is worked
-    clock.now += timedelta(minutes=1)
-    processor.refund(request("p-REFUND", simulate="pending"))
-    processor.lookup(request("p-REFUND"))
-    clock.now += timedelta(minutes=1)
-    processor.decide_due()
-
-    # Then it is paid once, and listed in the window of the time its record names
-    stored = memory.get("p-REFUND")
-    assert stored is not None and stored.payments == 1
-    assert paid_but_unlisted(memory, client) == []
-
-
-@pytest.mark.parametrize("failing", [1, 2])
-def test_a_crash_at_either_write_of_an_approved_refund_leaves_no_payout_unlisted(
-    client: Client, memory: DynamoDBSimulatorMemory, failing: int
-) -> None:
-    # Given an approved refund's writes (1: minute item, 2: record), one written but its
-    # answer lost
-    client.lose_answers.add(failing)
-    clock = MutableClock(datetime(2026, 3, 14, 23, 59, 59, 999_999, tzinfo=UTC))
-    processor = SimulatedProcessor(memory, clock=clock, sleep=lambda _s: None)
-    with pytest.raises(ConnectionError):
-        processor.refund(request("a-REFUND"))
-    assert paid_but_unlisted(memory, client) == []
-
-    # When it is asked again the next day
-    clock.advance(seconds=1)
-    processor.refund(request("a-REFUND"))
-
-    # Then whatever its record says, the window of that time lists it
-    assert paid_but_unlisted(memory, client) == []
+# Crashes at each write: tests/unit/processors/test_attack_hour_index.py
 
 
 def test_a_refund_in_both_a_day_item_and_a_minute_item_is_listed_once(
