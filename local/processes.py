@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -184,23 +185,30 @@ def spawn_dynamodb_local(config: LocalConfig) -> Child:
     require_free(config.dynamodb_port, "DynamoDB Local")
     db_path = config.data_dir / "dynamodb"
     db_path.mkdir(parents=True, exist_ok=True)
+    return start_dynamodb_local(java, jar, config.dynamodb_port, ("-dbPath", str(db_path)))
+
+
+def start_dynamodb_local(
+    java: str, jar: Path, port: int, storage: Sequence[str], jvm: Sequence[str] = ()
+) -> Child:
+    """DynamoDB Local on `port` (`storage`: its options after the port, `jvm`: the Java VM's),
+    its output read for the line that says it bound the port."""
     process = subprocess.Popen(
         [
             java,
+            *jvm,
             f"-Dlog4j2.configurationFile={DYNAMODB_LOG_CONFIG}",
             f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
             "-jar",
             str(jar),
             "-port",
-            str(config.dynamodb_port),
-            "-dbPath",
-            str(db_path),
+            str(port),
+            *storage,
         ],
         cwd=jar.parent,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    port = config.dynamodb_port
     return Child("DynamoDB Local", port, process, dynamodb_local_listening(port))
 
 

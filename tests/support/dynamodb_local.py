@@ -8,13 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from local.processes import (
-    DYNAMODB_LOG_CONFIG,
-    Child,
-    dynamodb_local_listening,
-    port_is_free,
-    wait_until_listening,
-)
+from local.processes import port_is_free, start_dynamodb_local, wait_until_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,22 +48,8 @@ def dynamodb_local(
     if not port_is_free(port):
         raise RuntimeError(f"Port {port} is already in use: DynamoDB Local cannot take it")
     storage = ["-dbPath", str(db_path)] if db_path else ["-inMemory"]
-    command = [
-        "java",
-        *jvm,
-        f"-Dlog4j2.configurationFile={DYNAMODB_LOG_CONFIG}",
-        f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
-        "-jar",
-        str(jar),
-        "-port",
-        str(port),
-        *storage,
-        *options,
-    ]
-    process = subprocess.Popen(
-        command, cwd=jar.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    child = Child("DynamoDB Local", port, process, dynamodb_local_listening(port))
+    child = start_dynamodb_local("java", jar, port, [*storage, *options], jvm)
+    process = child.process
     endpoint = f"http://127.0.0.1:{port}"
     try:
         # Ready once the JVM says it bound the port: an answer alone may be another server's.
